@@ -1,0 +1,1 @@
+"""photon-harness: checks that Photon OS behaves as its container documentation says."""

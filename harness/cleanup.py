@@ -1,0 +1,104 @@
+"""Session labels and the reaper for resources a run leaves behind.
+
+Every container, network and volume the harness creates carries
+SESSION_LABEL=<session id> and CREATED_LABEL=<unix time>, so a normal
+teardown, an interrupted run and a later `photon-harness reap` can all
+find them by label alone.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+
+SESSION_LABEL = "io.photon-harness.session"
+CREATED_LABEL = "io.photon-harness.created"
+# Cached build products (images) carry this instead: they outlive sessions on purpose.
+CACHE_LABEL = "io.photon-harness.cache"
+
+
+def new_session_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def session_labels(session_id: str) -> dict[str, str]:
+    return {SESSION_LABEL: session_id, CREATED_LABEL: str(int(time.time()))}
+
+
+@dataclass
+class Reaped:
+    containers: list[str] = field(default_factory=list)
+    networks: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+
+    def total(self) -> int:
+        return len(self.containers) + len(self.networks) + len(self.volumes) + len(self.images)
+
+    def summary(self) -> str:
+        return (f"{len(self.containers)} containers, {len(self.networks)} networks, "
+                f"{len(self.volumes)} volumes, {len(self.images)} images")
+
+
+def _selected(labels: dict | None, session_id: str | None, older_than: float | None) -> bool:
+    labels = labels or {}
+    if SESSION_LABEL not in labels:
+        return False
+    if session_id is not None and labels[SESSION_LABEL] != session_id:
+        return False
+    if older_than is not None:
+        created = float(labels.get(CREATED_LABEL, "0") or 0)
+        if time.time() - created < older_than:
+            return False
+    return True
+
+
+def reap(client, session_id: str | None = None, older_than: float | None = None,
+         dry_run: bool = False) -> Reaped:
+    """Remove labelled resources: one session's, or every session's older than N seconds."""
+    import docker.errors
+
+    out = Reaped()
+    selector = {"label": SESSION_LABEL if session_id is None else f"{SESSION_LABEL}={session_id}"}
+    for c in client.containers.list(all=True, filters=selector):
+        if _selected(c.labels, session_id, older_than):
+            out.containers.append(c.name)
+            if not dry_run:
+                try:
+                    c.remove(force=True, v=True)
+                except docker.errors.NotFound:
+                    pass
+    for n in client.networks.list(filters=selector):
+        if _selected(n.attrs.get("Labels"), session_id, older_than):
+            out.networks.append(n.name)
+            if not dry_run:
+                try:
+                    n.remove()
+                except docker.errors.NotFound:
+                    pass
+    for v in client.volumes.list(filters=selector):
+        if _selected(v.attrs.get("Labels"), session_id, older_than):
+            out.volumes.append(v.name)
+            if not dry_run:
+                try:
+                    v.remove(force=True)
+                except docker.errors.NotFound:
+                    pass
+    for i in client.images.list(filters=selector):
+        if _selected(i.labels, session_id, older_than):
+            out.images.append(i.tags[0] if i.tags else i.short_id)
+            if not dry_run:
+                try:
+                    client.images.remove(i.id, force=True)
+                except docker.errors.NotFound:
+                    pass
+    return out
+
+
+def count_labelled(client, session_id: str) -> Reaped:
+    return reap(client, session_id=session_id, dry_run=True)
+
+
+def session_id_from_env() -> str | None:
+    return os.environ.get("PHOTON_HARNESS_SESSION") or None

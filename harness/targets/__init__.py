@@ -1,0 +1,1 @@
+"""Targets: a booted system the suites run documented commands on."""

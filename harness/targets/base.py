@@ -1,0 +1,99 @@
+"""The Target protocol every backend (container, vm, ssh) implements."""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..errors import CommandTimeout
+
+
+@dataclass
+class CommandResult:
+    command: str
+    exit_status: int
+    stdout: str
+    stderr: str
+    duration: float
+    user: str = "root"
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+    def transcript(self) -> str:
+        return (f"$ {self.command}    (as {self.user}, exit {self.exit_status}, {self.duration:.2f}s)\n"
+                f"{self.stdout}" + (f"\n[stderr]\n{self.stderr}" if self.stderr.strip() else ""))
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """What to boot: the same spec names a target in ids, groups and the report."""
+    base: str          # photon | standin
+    flavor: str        # full | minimal
+    backend: str       # container (vm, ssh later)
+    image: str = ""    # the image booted (filled in once built)
+
+    @property
+    def id(self) -> str:
+        return f"{self.base}-{self.flavor}-{self.backend}"
+
+
+class InteractiveSession(Protocol):
+    def send(self, text: str) -> None: ...
+    def expect(self, pattern: str, timeout: float = 30) -> re.Match: ...
+    def close(self, timeout: float = 30) -> int: ...
+
+
+class Target(Protocol):
+    spec: TargetSpec
+    name: str
+
+    def run(self, command: str, user: str | None = None, timeout: float = 120,
+            env: dict | None = None) -> CommandResult: ...
+
+    def interactive(self, command: str, user: str | None = None) -> InteractiveSession: ...
+
+    def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None: ...
+
+    def get_file(self, path: str) -> bytes: ...
+
+    @property
+    def host(self): ...  # a testinfra Host bound to this target
+
+    def close(self) -> None: ...
+
+
+class ExpectBuffer:
+    """Accumulates output of an interactive session and matches patterns in it."""
+
+    def __init__(self, read_chunk, describe: str):
+        self._read_chunk = read_chunk  # (timeout) -> bytes, b"" at EOF
+        self._describe = describe
+        self.text = ""
+        self._pos = 0
+
+    def expect(self, pattern: str, timeout: float = 30) -> re.Match:
+        rx = re.compile(pattern, re.S)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.text, self._pos)
+            if m:
+                self._pos = m.end()
+                return m
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CommandTimeout(f"{self._describe}: no {pattern!r} within {timeout:.0f}s; "
+                                     f"last output: {self.text[-400:]!r}")
+            chunk = self._read_chunk(min(left, 1.0))
+            if chunk is None:
+                continue
+            if chunk == b"":
+                m = rx.search(self.text, self._pos)
+                if m:
+                    self._pos = m.end()
+                    return m
+                raise CommandTimeout(f"{self._describe}: session ended before {pattern!r}; "
+                                     f"last output: {self.text[-400:]!r}")
+            self.text += chunk.decode(errors="replace")

@@ -1,0 +1,16 @@
+#!/bin/sh
+# mmdebstrap customize hook for the stand-in root file system: $1 is the root.
+set -eu
+root="$1"
+# Photon installs the rootless scripts in /usr/bin; Debian keeps them in contrib.
+for f in dockerd-rootless.sh dockerd-rootless-setuptool.sh; do
+  ln -sf "/usr/share/docker.io/contrib/$f" "$root/usr/bin/$f"
+done
+# A container gets its machine id from systemd at boot.
+: > "$root/etc/machine-id"
+rm -f "$root/var/lib/dbus/machine-id"
+# Units that cannot work inside a container and would only add noise.
+for u in systemd-remount-fs.service getty@tty1.service console-getty.service systemd-firstboot.service; do
+  ln -sf /dev/null "$root/etc/systemd/system/$u"
+done
+rm -rf "$root/var/lib/apt/lists/"* "$root/var/cache/apt/"*.bin

@@ -1,0 +1,93 @@
+import textwrap
+
+import pytest
+
+from harness import procedures as proc
+from harness.targets.base import CommandResult
+
+GOOD = """\
+procedures:
+  start:
+    source: docs
+    steps:
+      - run: systemctl start docker
+        claims: [D3]
+      - run: systemctl is-active docker
+        user: test_user
+        timeout: 5
+        claims: [D3, D2]
+        expect: {exit: [0, 3], stdout: {regex: "^active$"}, stderr: {literal: ""}}
+"""
+
+
+def write(tmp_path, text):
+    p = tmp_path / "procedures.yaml"
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+def test_loads_steps_with_defaults(tmp_path):
+    p = proc.load_file(write(tmp_path, GOOD))["start"]
+    a, b = p.steps
+    assert (a.run, a.user, a.timeout, a.exit, a.claims) == ("systemctl start docker", "root", 60, (0,), ("D3",))
+    assert (b.user, b.timeout, b.exit, b.stdout.kind) == ("test_user", 5.0, (0, 3), "regex")
+    assert p.claims == ("D3", "D2") and a.where == "procedures.yaml:5"
+
+
+@pytest.mark.parametrize("text, line, message", [
+    ("procedures:\n  p:\n    steps:\n      - run: x\n", 4, "'claims'"),
+    ("procedures:\n  p:\n    steps:\n      - run: x\n        claims: [Z9]\n", 5, "unknown claim ID 'Z9'"),
+    ("procedures:\n  p:\n    steps:\n      - run: x\n        claims: [D1]\n        tmeout: 3\n", 6, "unknown key 'tmeout'"),
+    ("procedures:\n  p:\n    steps:\n      - run: x\n        claims: [D1]\n        timeout: -1\n", 6, "positive"),
+    ("procedures:\n  p:\n    steps:\n      - run: x\n        claims: [D1]\n        expect: {stdout: {regex: '('}}\n", 6, "does not compile"),
+    ("procedures:\n  p:\n    steps:\n      - claims: [D1]\n", 4, "'run'"),
+    ("procedures:\n  p:\n    steps: []\n", 3, "non-empty"),
+    ("procedures:\n  p: [\n", 3, "not valid YAML"),
+    ("other: 1\n", 1, "exactly one key"),
+    ("procedures:\n  p:\n    steps:\n      - run: 5\n        claims: [D1]\n", 4, "run must be str"),
+])
+def test_malformed_files_name_file_line_and_problem(tmp_path, text, line, message):
+    path = write(tmp_path, text)
+    with pytest.raises(proc.ProcedureFileError) as e:
+        proc.load_file(path)
+    assert str(e.value).startswith(f"{path}:{line}: ")
+    assert message in str(e.value)
+
+
+class ScriptedTarget:
+    """Boundary fake for the logic around a target: returns scripted results."""
+    class spec:
+        id = "fake"
+
+    def __init__(self, results):
+        self.results, self.calls = list(results), []
+
+    def run(self, command, user=None, timeout=60):
+        self.calls.append((command, user, timeout))
+        code, out = self.results.pop(0)
+        return CommandResult(command, code, out, "", 0.01)
+
+
+def test_apply_keeps_a_transcript_and_names_claims_on_deviation(tmp_path):
+    p = proc.load_file(write(tmp_path, GOOD))["start"]
+    t = proc.apply(p, ScriptedTarget([(0, ""), (0, "active\n")]))
+    assert t.ok and len(t.outcomes) == 2 and "systemctl is-active docker" in t.text()
+    with pytest.raises(proc.StepFailed) as e:
+        proc.apply(p, ScriptedTarget([(0, ""), (3, "inactive\n")]))
+    assert str(e.value).startswith("[D3, D2] documented step `systemctl is-active docker`")
+    assert "expected stdout to contain regex '^active$'" in str(e.value)
+
+
+def test_steps_run_as_their_user_with_their_timeout(tmp_path):
+    p = proc.load_file(write(tmp_path, GOOD))["start"]
+    target = ScriptedTarget([(0, ""), (0, "active")])
+    proc.apply(p, target)
+    assert target.calls == [("systemctl start docker", None, 60), ("systemctl is-active docker", "test_user", 5.0)]
+
+
+def test_shipped_procedure_files_are_valid():
+    from fixtures.procedures import SUITES
+    files = sorted(SUITES.glob("*/procedures.yaml"))
+    assert files
+    for f in files:
+        assert proc.load_file(f)
