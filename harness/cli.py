@@ -25,6 +25,16 @@ def cmd_claims(args) -> int:
     return 0
 
 
+def cmd_images(args) -> int:
+    from .host import docker_client
+    from .images.build import flavor_image
+    client = docker_client()
+    for flavor in args.flavor.split(","):
+        r = flavor_image(client, args.base, flavor.strip(), args.image)
+        print(f"{r.tag}  {'cached' if r.cached else 'built'} in {r.seconds:.1f}s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="photon-harness",
                                 description="Check that Photon OS behaves as its container documentation says.")
@@ -32,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", help="check the host (Docker, privileged containers, tools, disk)")
     d.add_argument("--fix", action="store_true", help="install and start what is missing (root)")
     d.set_defaults(func=cmd_doctor)
+    i = sub.add_parser("images", help="build (or find cached) the target images of a base")
+    i.add_argument("--base", default="standin", choices=["photon", "standin"])
+    i.add_argument("--flavor", default="full,minimal", help="comma list: full, minimal")
+    i.add_argument("--image", default="photon:5.0", help="the Photon image the photon recipes build FROM")
+    i.set_defaults(func=cmd_images)
     c = sub.add_parser("claims", help="list the documented claims, or --sync them from claims.md")
     c.add_argument("--sync", metavar="CLAIMS_MD", help="regenerate harness/data/claims.json from this file")
     c.set_defaults(func=cmd_claims)
