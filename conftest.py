@@ -5,4 +5,6 @@ pytest_plugins = [
     "fixtures.targets",
     "fixtures.procedures",
     "fixtures.inner_images",
+    "fixtures.reporting",
+    "fixtures.cleanup",
 ]

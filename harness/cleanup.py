@@ -102,3 +102,14 @@ def count_labelled(client, session_id: str) -> Reaped:
 
 def session_id_from_env() -> str | None:
     return os.environ.get("PHOTON_HARNESS_SESSION") or None
+
+
+def parse_age(text: str) -> float:
+    """'90s', '30m', '1h', '2d' or plain seconds -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    t = text.strip().lower()
+    try:
+        return float(t[:-1]) * units[t[-1]] if t and t[-1] in units else float(t)
+    except ValueError:
+        from .errors import HarnessError
+        raise HarnessError(f"age {text!r} is not like 90s, 30m, 1h, 2d") from None

@@ -35,6 +35,39 @@ def cmd_images(args) -> int:
     return 0
 
 
+def cmd_reap(args) -> int:
+    from .cleanup import parse_age, reap
+    from .host import docker_client
+    # Without --session, only sessions older than --older-than (default 1h): never a run in progress.
+    older = parse_age(args.older_than) if args.older_than else (None if args.session else 3600.0)
+    r = reap(docker_client(), session_id=args.session, older_than=older, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {r.summary()}")
+    for kind in ("containers", "networks", "volumes", "images"):
+        for name in getattr(r, kind):
+            print(f"  {kind[:-1]} {name}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .allure import render
+    page = render(args.allure_dir, args.output)
+    print(f"allure report: {page}")
+    return 0
+
+
+def cmd_kind_build_node_image(args) -> int:
+    from pathlib import Path
+    from .host import docker_client
+    from .kind import Versions, build_node_image
+    v = Versions(kind=args.kind_version, kubernetes=args.kubernetes_version)
+    r = build_node_image(docker_client(), v, Path(args.kind_src) if args.kind_src else None)
+    for s in r.stages:
+        print(f"  {s.name:48} {'cached' if s.cached else 'built '} {s.seconds:8.1f}s")
+    print(r.tag)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="photon-harness",
                                 description="Check that Photon OS behaves as its container documentation says.")
@@ -50,6 +83,25 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("claims", help="list the documented claims, or --sync them from claims.md")
     c.add_argument("--sync", metavar="CLAIMS_MD", help="regenerate harness/data/claims.json from this file")
     c.set_defaults(func=cmd_claims)
+    k = sub.add_parser("kind", help="offline kind clusters")
+    ksub = k.add_subparsers(dest="kind_command", required=True)
+    kb = ksub.add_parser("build-node-image", help="build (or find cached) an offline kind node image")
+    kb.add_argument("--kubernetes-version", default="v1.34.4")
+    kb.add_argument("--kind-version", default="v0.30.0")
+    kb.add_argument("--kind-src", metavar="PATH",
+                    help="a kind git checkout, for kindnetd (not on the Go proxy); "
+                         "default $PHOTON_HARNESS_KIND_SRC")
+    kb.set_defaults(func=cmd_kind_build_node_image)
+    r = sub.add_parser("reap", help="remove labelled containers, networks, volumes a killed run left")
+    r.add_argument("--session", metavar="ID", help="only this session's resources")
+    r.add_argument("--older-than", metavar="AGE", help="only resources older than AGE (90s, 30m, 1h, 2d); "
+                   "default 1h unless --session is given")
+    r.add_argument("--dry-run", action="store_true", help="list, remove nothing")
+    r.set_defaults(func=cmd_reap)
+    a = sub.add_parser("report", help="render allure results (--alluredir) as one offline HTML page")
+    a.add_argument("allure_dir", metavar="ALLURE_DIR")
+    a.add_argument("-o", "--output", default=None, help="output directory (default ALLURE_DIR-html)")
+    a.set_defaults(func=cmd_report)
     return p
 
 

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .errors import HarnessError
 from .images.build import BASES, FLAVORS
 
-BACKENDS = ("container",)
+BACKENDS = ("container", "vm", "ssh")
 DEFAULT_PHOTON_IMAGE = "photon:5.0"
 # The images the documentation runs inside a target (D5, D6, R7).
 DOCUMENTED_INNER_IMAGES = ("ubuntu:14.04", "photon")
@@ -45,6 +46,9 @@ class RunConfig:
     inner_images: dict[str, str] = field(default_factory=dict)
     target_images: dict[str, str] = field(default_factory=dict)
     boot_timeout: float = 120
+    vm_images: dict[str, str] = field(default_factory=dict)   # flavour -> qcow2/raw/ova path
+    host_url: str = ""                                        # ssh://user@host[:port] for --backend ssh
+    ssh_key: str = ""
 
     @property
     def is_standin(self) -> bool:
@@ -73,7 +77,8 @@ def image_available(client, ref: str) -> tuple[bool, str]:
 
 
 def resolve(client, base: str, image: str | None, flavors: str, backends: str,
-            inner_images: list[str], target_images: list[str], boot_timeout: float = 120) -> RunConfig:
+            inner_images: list[str], target_images: list[str], boot_timeout: float = 120,
+            vm_images: list[str] = (), host_url: str = "", ssh_key: str = "") -> RunConfig:
     if base not in (*BASES, "auto"):
         raise HarnessError(f"unknown --base {base!r}; choose from {', '.join(BASES)}, auto")
     fl = split_list(flavors, FLAVORS, "flavor")
@@ -83,6 +88,19 @@ def resolve(client, base: str, image: str | None, flavors: str, backends: str,
     photon_image = image or DEFAULT_PHOTON_IMAGE
     if boot_timeout <= 0:
         raise HarnessError("--boot-timeout must be positive")
+    vms = parse_pairs(list(vm_images), "vm-image", FLAVORS)
+    for flavor, path in vms.items():
+        if not Path(path).is_file():
+            raise HarnessError(f"--vm-image {flavor}={path}: no such file")
+    if "ssh" in be:
+        from .targets.ssh import parse_host_url
+        if not host_url:
+            raise HarnessError("--backend ssh needs --host ssh://user@host[:port]")
+        parse_host_url(host_url)
+        if len(fl) != 1:
+            raise HarnessError("--backend ssh needs exactly one --flavor: the flavour of that host")
+    elif host_url:
+        raise HarnessError("--host is only used with --backend ssh")
     # An explicitly named image must exist: never fall back silently.
     for ref in [*inner.values(), *targets.values(), *([image] if image else [])]:
         ok, why = image_available(client, ref)
@@ -99,4 +117,9 @@ def resolve(client, base: str, image: str | None, flavors: str, backends: str,
         resolved, reason = "photon", f"requested; {photon_image} {why}"
     else:
         resolved, reason = "standin", "requested"
-    return RunConfig(resolved, base, reason, photon_image, fl, be, inner, targets, boot_timeout)
+    if resolved == "photon" and "vm" in be:
+        missing = [f for f in fl if f not in vms]
+        if missing:
+            raise HarnessError(f"--backend vm on Photon needs --vm-image FLAVOR=PATH for {', '.join(missing)}")
+    return RunConfig(resolved, base, reason, photon_image, fl, be, inner, targets, boot_timeout,
+                     vms, host_url, ssh_key)

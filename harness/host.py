@@ -29,6 +29,10 @@ HOST_PACKAGES = {
     "dockerd": "docker.io",
     "mmdebstrap": "mmdebstrap",
     "busybox": "busybox-static",
+    "qemu-system-x86_64": "qemu-system-x86",
+    "qemu-img": "qemu-utils",
+    "genisoimage": "genisoimage",
+    "ssh-keygen": "openssh-client",
 }
 
 # Capability names by number (linux/capability.h), as runc spells them.

@@ -19,7 +19,6 @@ Malformed files fail with the file, the line and what is wrong.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 

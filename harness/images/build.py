@@ -12,7 +12,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import io
-import os
 import subprocess
 import tarfile
 import time

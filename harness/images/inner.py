@@ -13,11 +13,12 @@ import re
 import shutil
 import subprocess
 import tarfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..cleanup import CACHE_LABEL
-from ..errors import HarnessError
+from ..cleanup import CACHE_LABEL, new_session_id, session_labels
+from ..errors import HarnessError, InfrastructureError
 from .build import FORMAT, build_lock, image_exists
 from .probe import busybox_path
 
@@ -90,7 +91,8 @@ def standin_inner_image(client, name: str) -> str:
 def read_os_release(client, ref: str) -> str:
     """/etc/os-release of a host image, read without running it."""
     import docker.errors
-    container = client.containers.create(ref, command=["/bin/true"])
+    # Labelled, so `photon-harness reap --older-than` finds it if the run dies before the remove below.
+    container = client.containers.create(ref, command=["/bin/true"], labels=session_labels("read-" + new_session_id()))
     try:
         for path in ("/etc/os-release", "/usr/lib/os-release"):
             try:
@@ -121,8 +123,17 @@ def resolve_inner_image(client, name: str, user_ref: str | None, standin: bool) 
 def load_into_target(client, target, image: InnerImage) -> None:
     """Copy `image` from the host engine into the target's engine, tagged as the docs name it."""
     data = b"".join(client.images.get(image.source).save(named=True))
-    target.put_file("/var/tmp/photon-harness-inner.tar", data)
-    r = target.run("docker load -i /var/tmp/photon-harness-inner.tar && rm -f /var/tmp/photon-harness-inner.tar "
-                   f"&& docker tag {image.source} {image.name}", timeout=300)
-    if not r.ok:
-        raise HarnessError(f"loading {image.describe()} into {target.spec.id} failed: {r.stderr.strip()[-300:]}")
+    # Infrastructure retry (never an assertion retry): one more try if the inner engine was not ready.
+    for attempt in (1, 2):
+        target.put_file("/var/tmp/photon-harness-inner.tar", data)
+        r = target.run("docker load -i /var/tmp/photon-harness-inner.tar && rm -f /var/tmp/photon-harness-inner.tar "
+                       f"&& docker tag {image.source} {image.name}", timeout=300)
+        if r.ok:
+            return
+        if attempt == 1:
+            import logging
+            logging.getLogger("photon-harness").warning("loading %s failed, retrying once: %s",
+                                                        image.describe(), r.stderr.strip()[-300:])
+            time.sleep(2)
+    raise InfrastructureError(f"loading {image.describe()} into {target.spec.id} failed twice: "
+                              f"{r.stderr.strip()[-300:]}")

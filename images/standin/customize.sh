@@ -6,6 +6,10 @@ root="$1"
 for f in dockerd-rootless.sh dockerd-rootless-setuptool.sh; do
   ln -sf "/usr/share/docker.io/contrib/$f" "$root/usr/bin/$f"
 done
+# Photon ships no /etc/subuid or /etc/subgid (vmware/photon SPECS/shadow/shadow.spec installs
+# none); shadow's useradd allocates subordinate IDs only when /etc/subuid exists. Debian's
+# passwd creates both empty, which makes `useradd -m` allocate a range: remove them.
+rm -f "$root/etc/subuid" "$root/etc/subgid" "$root/etc/subuid-" "$root/etc/subgid-"
 # A container gets its machine id from systemd at boot.
 : > "$root/etc/machine-id"
 rm -f "$root/var/lib/dbus/machine-id"

@@ -1,6 +1,7 @@
 """The suites can fail: a broken target makes the right claims fail, by name; bad input is one line."""
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -58,6 +59,10 @@ def test_suite_run_leaves_nothing_labelled(docker_client):
     assert r.returncode == 0, r.stdout[-3000:]
     assert "2 passed" in r.stdout
     assert count_labelled(docker_client, session).total() == 0
+    # the default report directory, printed at the end of the run
+    page = REPO / "out" / "report" / session / "report.html"
+    assert f"conformance matrix: {page}" in r.stdout and page.exists(), r.stdout[-2000:]
+    shutil.rmtree(page.parent)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -71,3 +76,74 @@ def test_bad_options_fail_at_start_with_one_line(args, message):
     assert r.returncode == 4
     errors = [l for l in r.stderr.splitlines() if l.startswith("ERROR:")]
     assert len(errors) == 1 and message in errors[0], r.stderr
+
+
+KNOWN_DIFFERENCES = """\
+- claim: D1
+  target: {base: standin, flavor: full}
+  tracker: https://example.invalid/tracker/1
+  reason: self-test, docker.service disabled on purpose
+  review-by: 2999-12-31
+- claim: D2
+  target: {base: standin, flavor: full}
+  tracker: https://example.invalid/tracker/2
+  reason: self-test entry past its review date
+  review-by: %(d2_review)s
+- claim: I1
+  target: {flavor: "f*"}
+  tracker: https://example.invalid/tracker/3
+  reason: self-test entry for a claim that holds
+  review-by: 2999-12-31
+"""
+
+
+@pytest.mark.parametrize("d2_review, expect_exit", [("2999-12-31", 0), ("2000-01-01", 1)],
+                         ids=["all-current", "one-expired"])
+def test_known_differences_are_reported_not_hidden(docker_disabled_full_image, docker_client, tmp_path,
+                                                   d2_review, expect_exit):
+    """D1/D2 fail on the disabled image: listed -> known difference (exit 0); past review -> fails;
+    I1 passes while listed -> reported fixed. Run with -n 2, JUnit and allure on."""
+    import json
+    import xml.etree.ElementTree as ET
+    session = "selftest-" + new_session_id()
+    kd_file = tmp_path / "known.yaml"
+    kd_file.write_text(KNOWN_DIFFERENCES % {"d2_review": d2_review})
+    r = run_pytest("suites/containers", "--base", "standin", "--flavor", "full", "-n", "2",
+                   "--target-image", f"full={docker_disabled_full_image}",
+                   "--known-differences", str(kd_file), "--report-dir", str(tmp_path / "report"),
+                   "--junitxml", str(tmp_path / "junit.xml"), "--alluredir", str(tmp_path / "allure"),
+                   "-k", "enabled_by_default or status_docker_at_boot or engine_is_included", session=session)
+    out = r.stdout + r.stderr
+    assert r.returncode == expect_exit, out[-3000:]
+    assert "FIXED known difference" in out and "tracker/3" in out, out[-3000:]
+    assert f"conformance matrix: {tmp_path / 'report' / 'report.html'}" in out
+    outcomes = {x["nodeid"].split("::")[1].split("[")[0]: x
+                for x in json.loads((tmp_path / "report" / "results.json").read_text())["results"]}
+    assert outcomes["test_docker_daemon_enabled_by_default"]["outcome"] == "known difference"
+    assert "[D1] documented" in outcomes["test_docker_daemon_enabled_by_default"]["message"]
+    status = outcomes["test_systemctl_status_docker_at_boot"]
+    assert outcomes["test_docker_engine_is_included"]["outcome"] == "passed"
+    assert any("fixed" in n for n in outcomes["test_docker_engine_is_included"]["notes"])
+    if expect_exit == 0:
+        assert "2 xfailed" in r.stdout and status["outcome"] == "known difference", out[-3000:]
+    else:
+        assert "1 failed" in r.stdout and status["outcome"] == "failed", out[-3000:]
+        assert "EXPIRED known difference" in out and any("review date" in n for n in status["notes"])
+        # the failure carries its diagnostics: the target's journal and the daemon log
+        attached = status["attachments"]
+        assert any("journal-standin-full-container" in a for a in attached), status
+        assert any("docker-daemon-log" in a for a in attached), status
+        journal = next(a for a in attached if "journal-" in a)
+        assert "systemd" in Path(journal).read_text()
+        allure_names = {a["name"] for f in (tmp_path / "allure").glob("*-result.json")
+                        for a in json.loads(f.read_text()).get("attachments", [])}
+        assert {"journal-standin-full-container", "docker-daemon-log"} <= allure_names, allure_names
+    # JUnit from the xdist controller carries the claim and target properties of every test
+    cases = ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
+    props = {c.get("name"): {p.get("name"): p.get("value") for p in c.iter("property")} for c in cases}
+    assert len(props) == 3
+    for name, p in props.items():
+        assert p.get("base") == "standin" and p.get("flavor") == "full" and p.get("claims"), (name, p)
+        assert p.get("image") == docker_disabled_full_image, (name, p)
+    assert any("known-difference" in p for p in props.values())
+    assert count_labelled(docker_client, session).total() == 0

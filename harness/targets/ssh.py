@@ -1,0 +1,54 @@
+"""An existing host the user already has (a Photon VM on vSphere, say): nothing booted or destroyed."""
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from ..errors import HarnessError, InfrastructureError
+from .base import TargetSpec
+from .vm import SshCommands
+
+
+def parse_host_url(url: str) -> tuple[str, str, int]:
+    """ssh://user@host[:port] -> (user, host, port)."""
+    u = urlparse(url)
+    if u.scheme != "ssh" or not u.hostname or not u.username or u.path not in ("", "/"):
+        raise HarnessError(f"--host {url!r} must look like ssh://user@host[:port]")
+    return u.username, u.hostname, u.port or 22
+
+
+class SshTarget(SshCommands):
+    def __init__(self, spec: TargetSpec, url: str, key_file: str | None = None, timeout: float = 30):
+        self.spec = spec
+        self.user, self.hostname, self.port = parse_host_url(url)
+        self.key_file, self.timeout = key_file, timeout
+        self.name = f"{self.user}@{self.hostname}:{self.port}"
+        self.ssh = None
+        self._host = None
+        self.boot_seconds = 0.0
+
+    def boot(self) -> "SshTarget":
+        import paramiko
+        client = paramiko.SSHClient()
+        client.load_system_host_keys()
+        client.set_missing_host_key_policy(paramiko.WarningPolicy())
+        try:
+            client.connect(self.hostname, port=self.port, username=self.user, key_filename=self.key_file,
+                           timeout=self.timeout, banner_timeout=self.timeout, auth_timeout=self.timeout)
+        except (paramiko.SSHException, OSError) as e:
+            raise InfrastructureError(f"cannot reach {self.name} over SSH: {e}") from None
+        self.ssh = client
+        return self
+
+    @property
+    def host(self):
+        if self._host is None:
+            import testinfra
+            extra = f"?ssh_identity_file={self.key_file}" if self.key_file else ""
+            self._host = testinfra.get_host(f"paramiko://{self.user}@{self.hostname}:{self.port}{extra}")
+        return self._host
+
+    def close(self) -> None:
+        # The host is the user's: only our connection goes.
+        if self.ssh is not None:
+            self.ssh.close()
+            self.ssh = None

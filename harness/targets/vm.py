@@ -1,0 +1,354 @@
+"""VM targets: QEMU with a cloud-init NoCloud seed, reached over SSH (paramiko).
+
+KVM is used when a bounded probe shows hardware virtualisation really works
+(here /dev/kvm exists but a guest hangs), else TCG. The base disk is never
+written: each VM boots a qcow2 overlay. Each VM's PID file, overlay and console
+live in a run directory named after the session label, so `reap` finds them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from ..errors import CommandTimeout, InfrastructureError
+from ..host import CACHE_DIR
+from .base import CommandResult, ExpectBuffer, TargetSpec
+
+RUN_DIR = CACHE_DIR / "run"
+USER = "root"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def seed_iso(path: Path, hostname: str, public_key: str) -> None:
+    """A NoCloud seed (volume id cidata), made offline with genisoimage."""
+    d = path.parent / "seed"
+    d.mkdir(exist_ok=True)
+    (d / "meta-data").write_text(f"instance-id: {hostname}\nlocal-hostname: {hostname}\n")
+    # locale: false because the minbase image has no locales package.
+    (d / "user-data").write_text(
+        "#cloud-config\n"
+        f"hostname: {hostname}\n"
+        "locale: false\n"
+        "disable_root: false\n"
+        "ssh_pwauth: false\n"
+        f"users:\n  - name: root\n    lock_passwd: true\n    ssh_authorized_keys:\n      - {public_key}\n")
+    r = subprocess.run(["genisoimage", "-quiet", "-output", str(path), "-volid", "cidata", "-joliet", "-rock",
+                        str(d / "user-data"), str(d / "meta-data")], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise InfrastructureError(f"genisoimage failed: {r.stderr.strip()}")
+
+
+def kvm_works(kernel: Path, timeout: float = 20) -> bool:
+    """Hardware virtualisation really runs a guest: the kernel prints its banner in time."""
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return False
+    try:
+        r = subprocess.run(["qemu-system-x86_64", "-accel", "kvm", "-m", "256", "-nographic", "-no-reboot",
+                            "-kernel", str(kernel), "-append", "console=ttyS0 panic=-1"],
+                           capture_output=True, text=True, timeout=timeout)
+        out = r.stdout
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+    return "Linux version" in out
+
+
+def ssh_banner(port: int, timeout: float = 5) -> str:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            data = sock.recv(64)
+    except OSError:
+        return ""
+    return data.decode(errors="replace").strip() if data.startswith(b"SSH-") else ""
+
+
+class SshSession:
+    """An interactive command on a pseudo-terminal over SSH."""
+
+    def __init__(self, channel, describe: str):
+        self.channel = channel
+        self.closed = False
+
+        def read(timeout):
+            self.channel.settimeout(timeout)
+            try:
+                return self.channel.recv(65536)
+            except socket.timeout:
+                return None
+        self.buffer = ExpectBuffer(read, describe)
+
+    def send(self, text: str) -> None:
+        self.channel.sendall(text.encode())
+
+    def expect(self, pattern: str, timeout: float = 30):
+        return self.buffer.expect(pattern, timeout)
+
+    @property
+    def output(self) -> str:
+        return self.buffer.text
+
+    def abort(self) -> None:
+        self.channel.close()
+        self.closed = True
+
+    def close(self, timeout: float = 30) -> int:
+        deadline = time.monotonic() + timeout
+        while not self.channel.exit_status_ready():
+            if time.monotonic() > deadline:
+                self.abort()
+                raise CommandTimeout(f"interactive session still running after {timeout:.0f}s")
+            if self.channel.recv_ready():
+                self.buffer.text += self.channel.recv(65536).decode(errors="replace")
+            time.sleep(0.1)
+        status = self.channel.recv_exit_status()
+        self.abort()
+        return status
+
+
+class SshCommands:
+    """run / interactive / files over one paramiko connection (shared by vm and ssh targets)."""
+
+    ssh = None
+    spec: TargetSpec
+
+    def run(self, command: str, user: str | None = None, timeout: float = 120,
+            env: dict | None = None) -> CommandResult:
+        if user and user != "root":
+            command = f"su - {shlex.quote(user)} -c {shlex.quote(command)}"
+        if env:
+            command = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + command
+        start = time.monotonic()
+        wrapped = f"timeout -k 5 {int(timeout)} /bin/sh -c {shlex.quote(command)}"
+        stdin, stdout, stderr = self.ssh.exec_command(wrapped, timeout=timeout + 15)
+        try:
+            out = stdout.read().decode(errors="replace")
+            err = stderr.read().decode(errors="replace")
+        except socket.timeout:
+            raise CommandTimeout(f"{command!r} on {self.spec.id} gave no answer in {timeout + 15:.0f}s") from None
+        code = stdout.channel.recv_exit_status()
+        duration = time.monotonic() - start
+        if code in (124, 137) and duration >= timeout:
+            raise CommandTimeout(f"{command!r} on {self.spec.id} ran past its {timeout:.0f}s timeout")
+        return CommandResult(command, code, out, err, duration, user or "root")
+
+    def interactive(self, command: str, user: str | None = None) -> SshSession:
+        if user and user != "root":
+            command = f"su - {shlex.quote(user)} -c {shlex.quote(command)}"
+        channel = self.ssh.get_transport().open_session()
+        channel.get_pty(width=200, height=50)
+        channel.exec_command(command)
+        return SshSession(channel, f"{command!r} on {self.spec.id}")
+
+    def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        with self.ssh.open_sftp() as sftp:
+            with sftp.open(path, "wb") as f:
+                f.write(data)
+            sftp.chmod(path, mode)
+
+    def get_file(self, path: str) -> bytes:
+        with self.ssh.open_sftp() as sftp:
+            try:
+                with sftp.open(path, "rb") as f:
+                    return f.read()
+            except FileNotFoundError:
+                raise FileNotFoundError(f"{path} on {self.spec.id}") from None
+
+    def journal(self, unit: str | None = None, lines: int = 200) -> str:
+        unit_arg = f"-u {shlex.quote(unit)} " if unit else ""
+        return self.run(f"journalctl --no-pager {unit_arg}-n {lines}", timeout=30).stdout
+
+
+class VmTarget(SshCommands):
+    """Boots a disk image in QEMU (direct kernel boot for the stand-in) and reaches it over SSH."""
+
+    def __init__(self, spec: TargetSpec, session_id: str, disk: Path, kernel: Path | None = None,
+                 initrd: Path | None = None, kernel_args: str = "", memory_mb: int = 1024, cpus: int = 2,
+                 boot_timeout: float = 300):
+        self.spec, self.session_id = spec, session_id
+        self.disk, self.kernel, self.initrd, self.kernel_args = disk, kernel, initrd, kernel_args
+        self.memory_mb, self.cpus, self.boot_timeout = memory_mb, cpus, boot_timeout
+        self.name = f"ph-{session_id}-{spec.id}-{int(time.time() * 1000) % 100000}"
+        self.dir = RUN_DIR / session_id / self.name
+        self.console = self.dir / "console.log"
+        self.port = 0
+        self.pid: int | None = None
+        self.ssh = None
+        self._host = None
+        self.boot_seconds: float | None = None
+        self.accel = ""
+
+    def _qemu_argv(self) -> list[str]:
+        argv = ["qemu-system-x86_64", "-name", self.name, "-m", str(self.memory_mb), "-smp", str(self.cpus),
+                "-cpu", "max", "-accel", self.accel, "-display", "none", "-daemonize",
+                "-pidfile", str(self.dir / "qemu.pid"), "-serial", f"file:{self.console}",
+                "-drive", f"file={self.dir / 'overlay.qcow2'},if=virtio,format=qcow2",
+                "-drive", f"file={self.dir / 'seed.iso'},if=virtio,media=cdrom,readonly=on",
+                "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{self.port}-:22",
+                "-device", "virtio-net-pci,netdev=n0"]
+        if self.kernel:
+            argv += ["-kernel", str(self.kernel), "-append",
+                     f"root=/dev/vda rw console=ttyS0 {self.kernel_args}".strip()]
+            if self.initrd:
+                argv += ["-initrd", str(self.initrd)]
+        return argv
+
+    def boot(self) -> "VmTarget":
+        import paramiko
+        start = time.monotonic()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "labels.json").write_text(json.dumps(
+            {"session": self.session_id, "created": int(time.time()), "target": self.spec.id}))
+        # A key per VM, made here: nothing of the user's is injected.
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", self.name, "-f", str(self.dir / "id")],
+                       check=True)
+        self._key = paramiko.Ed25519Key.from_private_key_file(str(self.dir / "id"))
+        public = (self.dir / "id.pub").read_text().strip()
+        seed_iso(self.dir / "seed.iso", self.spec.flavor, public)
+        r = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(self.disk),
+                            str(self.dir / "overlay.qcow2")], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise InfrastructureError(f"qemu-img overlay failed: {r.stderr.strip()}")
+        self.accel = "kvm" if (self.kernel and kvm_works(self.kernel)) else "tcg,tb-size=256"
+        self.port = free_port()
+        r = subprocess.run(self._qemu_argv(), capture_output=True, text=True)
+        if r.returncode != 0:
+            self.close()
+            raise InfrastructureError(f"qemu did not start: {r.stderr.strip()}")
+        self.pid = int((self.dir / "qemu.pid").read_text())
+        try:
+            self._wait_for_ssh(start)
+            self.wait_until_booted(max(180.0, start + self.boot_timeout - time.monotonic()))
+        except BaseException:
+            self.close()
+            raise
+        self.boot_seconds = time.monotonic() - start
+        return self
+
+    def console_tail(self, n: int = 15) -> str:
+        try:
+            return "\n".join(self.console.read_text(errors="replace").splitlines()[-n:])
+        except FileNotFoundError:
+            return "(no console output)"
+
+    def _wait_for_ssh(self, start: float) -> None:
+        import paramiko
+        deadline = start + self.boot_timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if not Path(f"/proc/{self.pid}").exists():
+                raise InfrastructureError(f"VM {self.spec.id} (qemu pid {self.pid}) exited while booting; "
+                                          f"last console lines:\n{self.console_tail()}")
+            # QEMU's port forward accepts before the guest listens: wait for sshd's banner
+            # on a plain socket, so paramiko only ever talks to a real sshd.
+            banner = ssh_banner(self.port)
+            if not banner:
+                last = "no SSH banner yet"
+                time.sleep(2)
+                continue
+            client = paramiko.SSHClient()
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+            try:
+                client.connect("127.0.0.1", port=self.port, username=USER, pkey=self._key, timeout=5,
+                               banner_timeout=5, auth_timeout=5, allow_agent=False, look_for_keys=False)
+                self.ssh = client
+                return
+            except (paramiko.SSHException, OSError) as e:
+                last = f"{e.__class__.__name__}: {e}"
+                client.close()
+                time.sleep(2)
+        raise InfrastructureError(f"VM {self.spec.id}: no SSH within {self.boot_timeout:.0f}s ({last}); "
+                                  f"last console lines:\n{self.console_tail()}")
+
+    def wait_until_booted(self, timeout: float = 120) -> str:
+        """After SSH answers: bounded wait for systemd to finish starting up."""
+        deadline = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < deadline:
+            state = self.run("systemctl is-system-running", timeout=30).stdout.strip()
+            if state in ("running", "degraded"):
+                return state
+            time.sleep(1)
+        raise InfrastructureError(f"VM {self.spec.id}: systemd says {state!r} after {timeout:.0f}s")
+
+    @property
+    def host(self):
+        if self._host is None:
+            import testinfra
+            # Each VM has fresh host keys: nothing to check them against, so do not store them.
+            config = self.dir / "ssh_config"
+            config.write_text(f"Host 127.0.0.1\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
+                              f"  IdentityFile {self.dir / 'id'}\n")
+            self._host = testinfra.get_host(
+                f"paramiko://{USER}@127.0.0.1:{self.port}?ssh_config={config}&timeout=30")
+        return self._host
+
+    def memory_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def close(self, timeout: float = 30) -> None:
+        if self.ssh is not None:
+            try:
+                self.ssh.exec_command("systemctl poweroff", timeout=5)
+            except Exception:  # the VM may already be gone; the kill below decides
+                pass
+            self.ssh.close()
+            self.ssh = None
+        if self.pid:
+            stop_qemu(self.pid, timeout)
+            self.pid = None
+        if self.dir.exists():
+            shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            self.dir.parent.rmdir()  # the session's directory, once its last VM is gone
+        except OSError:
+            pass
+
+
+def stop_qemu(pid: int, timeout: float = 30) -> None:
+    """Wait for a clean shutdown, then kill by PID."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.5)
+    if Path(f"/proc/{pid}").exists():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def reap_vms(session_id: str | None = None, older_than: float | None = None) -> list[str]:
+    """Kill and remove VMs a run left: found by their run directories, named by session."""
+    gone = []
+    if not RUN_DIR.exists():
+        return gone
+    for labels in RUN_DIR.glob("*/*/labels.json"):
+        info = json.loads(labels.read_text())
+        if session_id and info["session"] != session_id:
+            continue
+        if older_than and time.time() - info["created"] < older_than:
+            continue
+        pidfile = labels.parent / "qemu.pid"
+        if pidfile.exists():
+            stop_qemu(int(pidfile.read_text()), timeout=0)
+        shutil.rmtree(labels.parent, ignore_errors=True)
+        gone.append(labels.parent.name)
+    for session_dir in RUN_DIR.iterdir():
+        try:
+            session_dir.rmdir()
+        except OSError:
+            pass
+    return gone

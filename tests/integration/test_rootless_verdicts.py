@@ -1,0 +1,67 @@
+"""The rootless suite can fail: a target where a documented limitation or step does not hold
+fails the right claim, by name (the suite runs in a subprocess, as a user would run it)."""
+import io
+import tarfile
+
+import pytest
+
+from harness.cleanup import count_labelled, new_session_id, session_labels
+from harness.images.build import flavor_image
+
+from .test_suite_verdicts import run_pytest
+
+
+@pytest.fixture
+def derived_full_image(docker_client):
+    """derived_full_image(RUN-line) -> tag: the stand-in full flavour plus one change, removed afterwards."""
+    made = []
+
+    def build(run: str) -> str:
+        session = "selftest-" + new_session_id()
+        base = flavor_image(docker_client, "standin", "full").tag
+        dockerfile = f"FROM {base}\nRUN {run}\n".encode()
+        ctx = io.BytesIO()
+        with tarfile.open(fileobj=ctx, mode="w") as tar:
+            info = tarfile.TarInfo("Dockerfile")
+            info.size = len(dockerfile)
+            tar.addfile(info, io.BytesIO(dockerfile))
+        ctx.seek(0)
+        tag = f"photon-harness/selftest-rootless:{session}"
+        docker_client.images.build(fileobj=ctx, custom_context=True, tag=tag, pull=False, rm=True,
+                                   labels=session_labels(session))
+        made.append(tag)
+        return tag
+    yield build
+    for tag in made:
+        docker_client.images.remove(tag, force=True)
+
+
+def test_port_start_zero_makes_r8_fail(derived_full_image, docker_client):
+    # The image lowers the sysctl in /etc/sysctl.d; documented step e (`sysctl --system`) applies it,
+    # so port 80 is available to the rootless daemon and the documented limitation does not hold.
+    image = derived_full_image("echo 'net.ipv4.ip_unprivileged_port_start = 0' > /etc/sysctl.d/60-ports.conf")
+    session = "selftest-" + new_session_id()
+    r = run_pytest("suites/rootless/test_rootless_limits.py", "--base", "standin", "--flavor", "full",
+                   "--target-image", f"full={image}", "-k", "privileged_port_refused", session=session)
+    assert r.returncode == 1, r.stdout[-3000:]
+    assert "1 failed" in r.stdout, r.stdout[-3000:]
+    assert "[R8] documented: ports below 1024 are not available" in r.stdout, r.stdout[-3000:]
+    assert "net.ipv4.ip_unprivileged_port_start=0" in r.stdout, r.stdout[-3000:]
+    assert count_labelled(docker_client, session).total() == 0
+
+
+def test_useradd_allocated_range_fails_r2_and_r7_naming_the_duplicate(derived_full_image, docker_client):
+    # As on Debian: /etc/subuid exists, so `useradd -m test_user` allocates 100000:65536 itself,
+    # and the documented `echo "test_user:100000:65536" >> /etc/subuid` duplicates it.
+    image = derived_full_image("touch /etc/subuid /etc/subgid")
+    session = "selftest-" + new_session_id()
+    r = run_pytest("suites/rootless/test_rootless_setup.py", "--base", "standin", "--flavor", "full",
+                   "--target-image", f"full={image}", "-k", "subordinate_ids or install_and_docker_run",
+                   session=session)
+    assert r.returncode == 1, r.stdout[-3000:]
+    assert "2 failed" in r.stdout, r.stdout[-3000:]
+    assert "[R2] /etc/subuid, /etc/subgid after steps a-b" in r.stdout, r.stdout[-3000:]
+    assert ("/etc/subuid: duplicate ranges for the same user: line 1 'test_user:100000:65536' and "
+            "line 2 'test_user:100000:65536'") in r.stdout, r.stdout[-3000:]
+    assert "[R7]" in r.stdout and "newuidmap refuses" in r.stdout, r.stdout[-3000:]
+    assert count_labelled(docker_client, session).total() == 0

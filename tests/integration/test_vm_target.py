@@ -1,0 +1,61 @@
+"""The VM target on real QEMU (TCG here): boot with a cloud-init seed, SSH, the Target protocol, failures."""
+import time
+
+import pytest
+
+from harness.cleanup import new_session_id
+from harness.errors import InfrastructureError
+from harness.images.vm import standin_vm_image
+from harness.targets.base import TargetSpec
+from harness.targets.vm import RUN_DIR, VmTarget, reap_vms
+
+
+@pytest.fixture(scope="module")
+def vm():
+    image = standin_vm_image("minimal")
+    session = "selftest-" + new_session_id()
+    t = VmTarget(TargetSpec("standin", "minimal", "vm", str(image.disk)), session, image.disk, image.kernel,
+                 image.initrd, boot_timeout=600).boot()
+    print(f"VM boot to SSH+systemd: {t.boot_seconds:.0f}s with accel {t.accel}, QEMU RSS {t.memory_rss_mb():.0f} MiB")
+    yield t
+    t.close()
+    assert not (RUN_DIR / session).exists() or not any((RUN_DIR / session).iterdir()), "the VM left files behind"
+
+
+def test_vm_runs_systemd_with_the_seeded_key_and_hostname(vm):
+    assert vm.run("cat /proc/1/comm").stdout.strip() == "systemd"
+    assert vm.run("hostname").stdout.strip() == "minimal"
+    r = vm.run("echo out; echo err >&2; exit 4")
+    assert (r.exit_status, r.stdout, r.stderr) == (4, "out\n", "err\n")
+
+
+def test_vm_base_disk_is_never_written(vm):
+    info = vm.run("findmnt -no SOURCE /").stdout.strip()
+    assert info == "/dev/vda"
+    assert (vm.dir / "overlay.qcow2").exists()
+
+
+def test_vm_interactive_files_and_testinfra(vm):
+    s = vm.interactive("bash")
+    s.send("tty; echo V$((20+22))V\n")
+    assert s.expect(r"/dev/pts/\d+") and s.expect(r"V42V")
+    s.send("exit 3\n")
+    assert s.close(timeout=30) == 3
+    vm.put_file("/root/probe", b"\x00\x01vm", mode=0o600)
+    assert vm.get_file("/root/probe") == b"\x00\x01vm"
+    assert vm.host.file("/root/probe").mode == 0o600
+    assert vm.host.service("docker").is_enabled is False  # minimal flavour
+
+
+def test_broken_image_fails_within_the_timeout_with_the_console_tail():
+    image = standin_vm_image("minimal")
+    session = "selftest-" + new_session_id()
+    # The last root= wins: the kernel is told to mount a disk that does not exist.
+    t = VmTarget(TargetSpec("standin", "minimal", "vm", "broken"), session, image.disk, image.kernel, image.initrd,
+                 kernel_args="root=/dev/vdz rootdelay=5", boot_timeout=240)
+    start = time.monotonic()
+    with pytest.raises(InfrastructureError) as e:
+        t.boot()
+    assert time.monotonic() - start < 240 + 60
+    assert "last console lines" in str(e.value) and "vdz" in str(e.value), str(e.value)
+    assert not reap_vms(session), "a failed boot must clean up after itself"

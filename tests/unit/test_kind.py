@@ -1,0 +1,54 @@
+"""Pure parts of the offline kind node image recipe (no Go, no Docker, no cache)."""
+from pathlib import Path
+
+import pytest
+
+from harness import kind
+from harness.errors import HarnessError, InfrastructureError
+
+
+def test_staging_replaces_read_from_kubernetes_go_mod(tmp_path: Path):
+    (tmp_path / "go.mod").write_text(
+        "module k8s.io/kubernetes\n\nrequire k8s.io/api v0.0.0\n\nreplace (\n"
+        "\tk8s.io/api => ./staging/src/k8s.io/api\n"
+        "\tk8s.io/client-go => ./staging/src/k8s.io/client-go\n"
+        "\tgithub.com/x/y => github.com/x/y v1.0.0\n)\n")
+    assert kind.staging_replaces(tmp_path, "v0.34.4") == {
+        "k8s.io/api": "k8s.io/api v0.34.4", "k8s.io/client-go": "k8s.io/client-go v0.34.4"}
+
+
+def test_staging_replaces_missing_is_an_error(tmp_path: Path):
+    (tmp_path / "go.mod").write_text("module k8s.io/kubernetes\n")
+    with pytest.raises(InfrastructureError):
+        kind.staging_replaces(tmp_path, "v0.34.4")
+
+
+def test_version_ldflags_set_both_version_packages():
+    flags = kind.version_ldflags("v1.34.4", "2026-02-10T12:53:36Z")
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        assert f"-X {pkg}.gitVersion=v1.34.4" in flags
+        assert f"-X {pkg}.gitMajor=1" in flags and f"-X {pkg}.gitMinor=34" in flags
+        assert f"-X {pkg}.buildDate=2026-02-10T12:53:36Z" in flags
+
+
+def test_versions_resolved_from_kubeadm_and_kind_sources(tmp_path: Path):
+    k8s, kd = tmp_path / "k8s", tmp_path / "kind"
+    (k8s / "cmd/kubeadm/app/constants").mkdir(parents=True)
+    (k8s / "cmd/kubeadm/app/constants/constants.go").write_text(
+        'DefaultEtcdVersion = "3.6.5-0"\nCoreDNSVersion = "v1.12.1"\nPauseVersion = "3.10.1"\n')
+    (kd / "pkg/build/nodeimage").mkdir(parents=True)
+    (kd / "pkg/build/nodeimage/const_cni.go").write_text(
+        'const kindnetdImage = "docker.io/kindest/kindnetd:v20250512-df8de77b"\n'
+        'const defaultCNIManifest = `\nimage: ` + kindnetdImage + `\nvalue: {{ .PodSubnet }}\n`\n')
+    v = kind.resolve_versions(kind.Versions(), kd, k8s)
+    assert (v.etcd, v.coredns, v.pause) == ("3.6.5-0", "v1.12.1", "3.10.1")
+    assert v.staging == "v0.34.4"
+    manifest = kind.default_cni_manifest(kd)
+    assert "image: docker.io/kindest/kindnetd:v20250512-df8de77b" in manifest
+    assert "{{ .PodSubnet }}" in manifest
+
+
+def test_cluster_refuses_references_that_make_kind_pull(tmp_path: Path):
+    for ref in ("kindest/node:v1.34.0@sha256:" + "0" * 64, "photon-harness/kind-node:latest", "kind-node"):
+        with pytest.raises(HarnessError):
+            kind.create_cluster("x", ref, tmp_path / "kind")

@@ -1,0 +1,92 @@
+import datetime as dt
+
+import pytest
+
+from harness import known_differences as kd
+from harness.errors import HarnessError
+
+TODAY = dt.date(2026, 6, 1)
+PHOTON_FULL = {"base": "photon", "version": "5.0", "flavor": "full", "backend": "container"}
+
+
+def entry(claim="D1", review="2026-12-31", **target):
+    return kd.KnownDifference(claim, "https://tracker/1", "preset disables docker",
+                              dt.date.fromisoformat(review), target)
+
+
+def test_selector_fields_are_fnmatch_patterns_and_absent_means_any():
+    e = entry(version="5.*", flavor="full")
+    assert e.matches("D1", PHOTON_FULL)
+    assert not e.matches("D2", PHOTON_FULL)
+    assert not e.matches("D1", dict(PHOTON_FULL, flavor="minimal"))
+    assert not e.matches("D1", dict(PHOTON_FULL, version="4.0"))
+    assert entry().matches("D1", {"base": "standin", "flavor": "minimal"})
+
+
+def test_a_matching_failure_is_known():
+    v = kd.judge([entry(flavor="full")], ["D1"], PHOTON_FULL, passed=False, message="[D1] x", today=TODAY)
+    assert v.is_known and not v.expired and not v.fixed
+
+
+def test_an_entry_past_its_review_date_fails_again():
+    e = entry(review="2026-05-31")
+    v = kd.judge([e], ["D1"], PHOTON_FULL, passed=False, message="[D1] x", today=TODAY)
+    assert not v.is_known and v.expired == [e]
+    # the review-by day itself still counts
+    assert kd.judge([entry(review="2026-06-01")], ["D1"], PHOTON_FULL, False, "[D1] x", TODAY).is_known
+
+
+def test_a_passing_test_reports_its_entries_fixed():
+    e = entry()
+    v = kd.judge([e], ["D1", "D2"], PHOTON_FULL, passed=True, today=TODAY)
+    assert v.fixed == [e] and not v.is_known
+
+
+def test_every_failing_claim_must_be_excused():
+    # The test cites D1 and D2; its message says D2 failed; only D1 is listed -> a real failure.
+    v = kd.judge([entry("D1")], ["D1", "D2"], PHOTON_FULL, passed=False, message="[D2] documented ...",
+                 today=TODAY)
+    assert not v.is_known
+    # Without a claim tag the failure is about every claim the test cites.
+    assert not kd.judge([entry("D1")], ["D1", "D2"], PHOTON_FULL, False, "boom", TODAY).is_known
+    both = [entry("D1"), entry("D2")]
+    assert kd.judge(both, ["D1", "D2"], PHOTON_FULL, False, "boom", TODAY).is_known
+
+
+def test_failing_claims_reads_the_leading_tag_of_cited_ids():
+    assert kd.failing_claims("AssertionError: [D1, D2] documented: x", ["D1", "D2"]) == ["D1", "D2"]
+    assert kd.failing_claims("[R9] nope\n[D2] documented", ["D1", "D2"]) == ["D2"]
+    assert kd.failing_claims("no tag", ["D1"]) == ["D1"]
+
+
+def test_target_version_is_the_photon_tag():
+    assert kd.target_version("photon", "photon:5.0") == "5.0"
+    assert kd.target_version("photon", "registry:5000/lib/photon:4.0-20240101") == "4.0-20240101"
+    assert kd.target_version("photon", "photon") == "latest"
+    assert kd.target_version("standin", "photon:5.0") == "standin"
+
+
+def test_load_reads_and_validates(tmp_path):
+    f = tmp_path / "kd.yaml"
+    f.write_text("- claim: D1\n  target: {base: photon, version: '5.0'}\n  tracker: https://t/1\n"
+                 "  reason: r\n  review-by: 2027-01-31\n")
+    [e] = kd.load(f, known_claims={"D1"})
+    assert (e.claim, e.review_by, e.target) == ("D1", dt.date(2027, 1, 31), {"base": "photon", "version": "5.0"})
+    f.write_text("# nothing listed\n")
+    assert kd.load(f) == []
+
+
+@pytest.mark.parametrize("text, message", [
+    ("- claim: D1\n  reason: r\n  review-by: 2027-01-31\n", "entry 1: missing tracker"),
+    ("- {claim: D1, tracker: t, reason: r, review-by: soon}\n", "review-by 'soon' is not a date"),
+    ("- {claim: Z9, tracker: t, reason: r, review-by: 2027-01-01}\n", "unknown claim ID 'Z9'"),
+    ("- {claim: D1, tracker: t, reason: r, review-by: 2027-01-01, target: {os: x}}\n", "target must be"),
+    ("- {claim: D1, tracker: t, reason: r, review-by: 2027-01-01, why: x}\n", "unknown key(s) why"),
+    ("claim: D1\n", "expected a list"),
+])
+def test_load_rejects_mistakes_in_one_line(tmp_path, text, message):
+    f = tmp_path / "kd.yaml"
+    f.write_text(text)
+    with pytest.raises(HarnessError) as e:
+        kd.load(f, known_claims={"D1"})
+    assert message in str(e.value)
