@@ -32,13 +32,14 @@ class Reaped:
     networks: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
+    vms: list[str] = field(default_factory=list)
 
     def total(self) -> int:
-        return len(self.containers) + len(self.networks) + len(self.volumes) + len(self.images)
+        return len(self.containers) + len(self.networks) + len(self.volumes) + len(self.images) + len(self.vms)
 
     def summary(self) -> str:
         return (f"{len(self.containers)} containers, {len(self.networks)} networks, "
-                f"{len(self.volumes)} volumes, {len(self.images)} images")
+                f"{len(self.volumes)} volumes, {len(self.images)} images, {len(self.vms)} VMs")
 
 
 def _selected(labels: dict | None, session_id: str | None, older_than: float | None) -> bool:
@@ -93,6 +94,9 @@ def reap(client, session_id: str | None = None, older_than: float | None = None,
                     client.images.remove(i.id, force=True)
                 except docker.errors.NotFound:
                     pass
+    # VMs are QEMU processes, not engine objects: found by their labelled run directories.
+    from .targets.vm import reap_vms
+    out.vms = reap_vms(session_id, older_than, dry_run=dry_run)
     return out
 
 

@@ -43,7 +43,7 @@ def cmd_reap(args) -> int:
     r = reap(docker_client(), session_id=args.session, older_than=older, dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     print(f"{verb} {r.summary()}")
-    for kind in ("containers", "networks", "volumes", "images"):
+    for kind in ("containers", "networks", "volumes", "images", "vms"):
         for name in getattr(r, kind):
             print(f"  {kind[:-1]} {name}")
     return 0

@@ -330,7 +330,7 @@ def stop_qemu(pid: int, timeout: float = 30) -> None:
             pass
 
 
-def reap_vms(session_id: str | None = None, older_than: float | None = None) -> list[str]:
+def reap_vms(session_id: str | None = None, older_than: float | None = None, dry_run: bool = False) -> list[str]:
     """Kill and remove VMs a run left: found by their run directories, named by session."""
     gone = []
     if not RUN_DIR.exists():
@@ -341,12 +341,20 @@ def reap_vms(session_id: str | None = None, older_than: float | None = None) -> 
             continue
         if older_than and time.time() - info["created"] < older_than:
             continue
+        gone.append(labels.parent.name)
+        if dry_run:
+            continue
         pidfile = labels.parent / "qemu.pid"
         if pidfile.exists():
-            stop_qemu(int(pidfile.read_text()), timeout=0)
+            pid = int(pidfile.read_text())
+            try:  # only if that PID is still this VM's QEMU, never a reused PID
+                is_ours = labels.parent.name.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+            except FileNotFoundError:
+                is_ours = False
+            if is_ours:
+                stop_qemu(pid, timeout=0)
         shutil.rmtree(labels.parent, ignore_errors=True)
-        gone.append(labels.parent.name)
-    for session_dir in RUN_DIR.iterdir():
+    for session_dir in ([] if dry_run else RUN_DIR.iterdir()):
         try:
             session_dir.rmdir()
         except OSError:
