@@ -11,6 +11,8 @@ import re
 
 import pytest
 
+from harness.errors import CommandTimeout
+
 DOCUMENTED_AT_BOOT = {
     # flavour: (is-enabled, Active: line, quote)
     "full": ("enabled", "active (running)", "Docker is loaded and running by default on the full version"),
@@ -107,17 +109,24 @@ def check_interactive_shell(target, image, claim: str) -> None:
     command = f"docker run -i -t {image.name} /bin/bash"
     session = target.interactive(command)
     try:
-        tty = shell_exchange(session, "[ -t 0 ] && echo TTY=yes")
-        assert "TTY=yes" in tty, f"[{claim}] `{command}`: the shell has no terminal:\n{tty}"
-        answer = shell_exchange(session, "cat /etc/os-release")
-        assert os_release_fields(answer) == os_release_fields(image.os_release), (
-            f"[{claim}] `{command}`: the shell does not run {image.describe()}; it printed:\n{answer}")
-        ps = target.run("docker ps --no-trunc --format '{{.Image}} {{.Command}}'")
-        assert f'{image.name} "/bin/bash"' in ps.stdout, (
-            f"[{claim}] no running container of image {image.name!r} with /bin/bash: {ps.stdout!r}")
-        session.send("exit 0\r")
-        status = session.close(timeout=30)
+        check_shell_answers(target, image, claim, command, session)
+    except CommandTimeout as e:  # the shell never answered: the documented command failed
+        pytest.fail(f"[{claim}] `{command}` gave no working shell: {e}", pytrace=False)
     finally:
         if not session.closed:
             session.abort()
+
+
+def check_shell_answers(target, image, claim: str, command: str, session) -> None:
+    """Type into the shell, compare its answers with the image, exit; assertions name the claim."""
+    tty = shell_exchange(session, "[ -t 0 ] && echo TTY=yes")
+    assert "TTY=yes" in tty, f"[{claim}] `{command}`: the shell has no terminal:\n{tty}"
+    answer = shell_exchange(session, "cat /etc/os-release")
+    assert os_release_fields(answer) == os_release_fields(image.os_release), (
+        f"[{claim}] `{command}`: the shell does not run {image.describe()}; it printed:\n{answer}")
+    ps = target.run("docker ps --no-trunc --format '{{.Image}} {{.Command}}'")
+    assert f'{image.name} "/bin/bash"' in ps.stdout, (
+        f"[{claim}] no running container of image {image.name!r} with /bin/bash: {ps.stdout!r}")
+    session.send("exit 0\r")
+    status = session.close(timeout=30)
     assert status == 0, f"[{claim}] `{command}` ended with exit {status}:\n{session.output[-500:]}"
