@@ -40,6 +40,28 @@ class TargetSpec:
         return f"{self.base}-{self.flavor}-{self.backend}"
 
 
+class PtySession:
+    """What every backend's interactive session shares: typing, and matching what comes back.
+
+    A backend supplies `_write(bytes)`, `_read(timeout) -> bytes | None | b""`, `abort()`
+    and `close(timeout) -> exit status`.
+    """
+    closed = False
+
+    def __init__(self, describe: str):
+        self.buffer = ExpectBuffer(self._read, describe)
+
+    def send(self, text: str) -> None:
+        self._write(text.encode())
+
+    def expect(self, pattern: str, timeout: float = 30) -> re.Match:
+        return self.buffer.expect(pattern, timeout)
+
+    @property
+    def output(self) -> str:
+        return self.buffer.text
+
+
 class InteractiveSession(Protocol):
     def send(self, text: str) -> None: ...
     def expect(self, pattern: str, timeout: float = 30) -> re.Match: ...

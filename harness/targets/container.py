@@ -13,19 +13,18 @@ from docker.utils.socket import consume_socket_output, demux_adaptor, frames_ite
 
 from ..cleanup import session_labels
 from ..errors import CommandTimeout, InfrastructureError
-from .base import CommandResult, ExpectBuffer, TargetSpec
+from .base import CommandResult, PtySession, TargetSpec
 
 READY_STATES = ("running", "degraded")
 
 
-class ContainerSession:
+class ContainerSession(PtySession):
     """An interactive command on a pseudo-terminal inside the container."""
 
     def __init__(self, api, exec_id: str, sock, describe: str):
         self._api, self._exec_id, self._sock = api, exec_id, sock
         self._raw = sock._sock
-        self.buffer = ExpectBuffer(self._read, describe)
-        self.closed = False
+        super().__init__(describe)
 
     def _read(self, timeout: float):
         ready, _, _ = select.select([self._raw], [], [], timeout)
@@ -33,15 +32,8 @@ class ContainerSession:
             return None
         return self._raw.recv(65536)
 
-    def send(self, text: str) -> None:
-        self._raw.sendall(text.encode())
-
-    def expect(self, pattern: str, timeout: float = 30):
-        return self.buffer.expect(pattern, timeout)
-
-    @property
-    def output(self) -> str:
-        return self.buffer.text
+    def _write(self, data: bytes) -> None:
+        self._raw.sendall(data)
 
     def abort(self) -> None:
         """Hang up: closing the terminal ends the command (EOF on its input)."""

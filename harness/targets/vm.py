@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import CommandTimeout, InfrastructureError
 from ..host import CACHE_DIR
-from .base import CommandResult, ExpectBuffer, TargetSpec
+from .base import CommandResult, PtySession, TargetSpec
 
 RUN_DIR = CACHE_DIR / "run"
 USER = "root"
@@ -73,30 +73,22 @@ def ssh_banner(port: int, timeout: float = 5) -> str:
     return data.decode(errors="replace").strip() if data.startswith(b"SSH-") else ""
 
 
-class SshSession:
+class SshSession(PtySession):
     """An interactive command on a pseudo-terminal over SSH."""
 
     def __init__(self, channel, describe: str):
         self.channel = channel
-        self.closed = False
+        super().__init__(describe)
 
-        def read(timeout):
-            self.channel.settimeout(timeout)
-            try:
-                return self.channel.recv(65536)
-            except socket.timeout:
-                return None
-        self.buffer = ExpectBuffer(read, describe)
+    def _read(self, timeout: float):
+        self.channel.settimeout(timeout)
+        try:
+            return self.channel.recv(65536)
+        except socket.timeout:
+            return None
 
-    def send(self, text: str) -> None:
-        self.channel.sendall(text.encode())
-
-    def expect(self, pattern: str, timeout: float = 30):
-        return self.buffer.expect(pattern, timeout)
-
-    @property
-    def output(self) -> str:
-        return self.buffer.text
+    def _write(self, data: bytes) -> None:
+        self.channel.sendall(data)
 
     def abort(self) -> None:
         self.channel.close()

@@ -1,39 +1,8 @@
 """The rootless suite can fail: a target where a documented limitation or step does not hold
 fails the right claim, by name (the suite runs in a subprocess, as a user would run it)."""
-import io
-import tarfile
-
-import pytest
-
-from harness.cleanup import count_labelled, new_session_id, session_labels
-from harness.images.build import flavor_image
+from harness.cleanup import count_labelled, new_session_id
 
 from .test_suite_verdicts import run_pytest
-
-
-@pytest.fixture
-def derived_full_image(docker_client):
-    """derived_full_image(RUN-line) -> tag: the stand-in full flavour plus one change, removed afterwards."""
-    made = []
-
-    def build(run: str) -> str:
-        session = "selftest-" + new_session_id()
-        base = flavor_image(docker_client, "standin", "full").tag
-        dockerfile = f"FROM {base}\nRUN {run}\n".encode()
-        ctx = io.BytesIO()
-        with tarfile.open(fileobj=ctx, mode="w") as tar:
-            info = tarfile.TarInfo("Dockerfile")
-            info.size = len(dockerfile)
-            tar.addfile(info, io.BytesIO(dockerfile))
-        ctx.seek(0)
-        tag = f"photon-harness/selftest-rootless:{session}"
-        docker_client.images.build(fileobj=ctx, custom_context=True, tag=tag, pull=False, rm=True,
-                                   labels=session_labels(session))
-        made.append(tag)
-        return tag
-    yield build
-    for tag in made:
-        docker_client.images.remove(tag, force=True)
 
 
 def test_port_start_zero_makes_r8_fail(derived_full_image, docker_client):

@@ -1,16 +1,13 @@
 """The suites can fail: a broken target makes the right claims fail, by name; bad input is one line."""
-import io
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
 
-from harness.cleanup import count_labelled, new_session_id, session_labels
-from harness.images.build import flavor_image
+from harness.cleanup import count_labelled, new_session_id
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,22 +21,9 @@ def run_pytest(*args, session=None, timeout=900):
 
 
 @pytest.fixture
-def docker_disabled_full_image(docker_client):
+def docker_disabled_full_image(derived_full_image):
     """The full flavour with docker.service disabled: a session-labelled image, removed afterwards."""
-    session = "selftest-" + new_session_id()
-    base = flavor_image(docker_client, "standin", "full").tag
-    dockerfile = f"FROM {base}\nRUN systemctl disable docker.service docker.socket\n".encode()
-    ctx = io.BytesIO()
-    with tarfile.open(fileobj=ctx, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-    ctx.seek(0)
-    tag = f"photon-harness/selftest-docker-disabled:{session}"
-    docker_client.images.build(fileobj=ctx, custom_context=True, tag=tag, pull=False, rm=True,
-                               labels=session_labels(session))
-    yield tag
-    docker_client.images.remove(tag, force=True)
+    return derived_full_image("systemctl disable docker.service docker.socket")
 
 
 def test_disabled_docker_unit_fails_d1_and_d2_naming_the_claims(docker_disabled_full_image, docker_client):
