@@ -119,6 +119,9 @@ def check_interactive_shell(target, image, claim: str) -> None:
 
 def check_shell_answers(target, image, claim: str, command: str, session) -> None:
     """Type into the shell, compare its answers with the image, exit; assertions name the claim."""
+    # Type only once the shell prompts: on a slow VM, keys typed while `docker run` is still
+    # creating the container can be lost.
+    session.expect(r"[#$] ?$", timeout=180)
     tty = shell_exchange(session, "[ -t 0 ] && echo TTY=yes")
     assert "TTY=yes" in tty, f"[{claim}] `{command}`: the shell has no terminal:\n{tty}"
     answer = shell_exchange(session, "cat /etc/os-release")
