@@ -5,6 +5,8 @@ pytest_plugins = [
     "fixtures.targets",
     "fixtures.procedures",
     "fixtures.inner_images",
+    "fixtures.kubernetes",
+    "fixtures.nfs",
     "fixtures.reporting",
     "fixtures.cleanup",
 ]

@@ -33,13 +33,16 @@ class Reaped:
     volumes: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
     vms: list[str] = field(default_factory=list)
+    clusters: list[str] = field(default_factory=list)
 
     def total(self) -> int:
-        return len(self.containers) + len(self.networks) + len(self.volumes) + len(self.images) + len(self.vms)
+        return (len(self.containers) + len(self.networks) + len(self.volumes) + len(self.images) + len(self.vms)
+                + len(self.clusters))
 
     def summary(self) -> str:
         return (f"{len(self.containers)} containers, {len(self.networks)} networks, "
-                f"{len(self.volumes)} volumes, {len(self.images)} images, {len(self.vms)} VMs")
+                f"{len(self.volumes)} volumes, {len(self.images)} images, {len(self.vms)} VMs, "
+                f"{len(self.clusters)} kind clusters")
 
 
 def _selected(labels: dict | None, session_id: str | None, older_than: float | None) -> bool:
@@ -61,6 +64,9 @@ def reap(client, session_id: str | None = None, older_than: float | None = None,
     import docker.errors
 
     out = Reaped()
+    # kind clusters first: their node containers are not labelled, but sit on a labelled network.
+    from .kind_cluster import reap_clusters
+    out.clusters = reap_clusters(session_id, older_than, dry_run=dry_run)
     selector = {"label": SESSION_LABEL if session_id is None else f"{SESSION_LABEL}={session_id}"}
     for c in client.containers.list(all=True, filters=selector):
         if _selected(c.labels, session_id, older_than):

@@ -57,11 +57,10 @@ def cmd_report(args) -> int:
 
 
 def cmd_kind_build_node_image(args) -> int:
-    from pathlib import Path
     from .host import docker_client
     from .kind import Versions, build_node_image
     v = Versions(kind=args.kind_version, kubernetes=args.kubernetes_version)
-    r = build_node_image(docker_client(), v, Path(args.kind_src) if args.kind_src else None)
+    r = build_node_image(docker_client(), v)
     for s in r.stages:
         print(f"  {s.name:48} {'cached' if s.cached else 'built '} {s.seconds:8.1f}s")
     print(r.tag)
@@ -88,9 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
     kb = ksub.add_parser("build-node-image", help="build (or find cached) an offline kind node image")
     kb.add_argument("--kubernetes-version", default="v1.34.4")
     kb.add_argument("--kind-version", default="v0.30.0")
-    kb.add_argument("--kind-src", metavar="PATH",
-                    help="a kind git checkout, for kindnetd (not on the Go proxy); "
-                         "default $PHOTON_HARNESS_KIND_SRC")
     kb.set_defaults(func=cmd_kind_build_node_image)
     r = sub.add_parser("reap", help="remove labelled containers, networks, volumes a killed run left")
     r.add_argument("--session", metavar="ID", help="only this session's resources")

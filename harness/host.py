@@ -164,6 +164,62 @@ def tool_checks() -> list[Check]:
     return out
 
 
+# kind's documented minimums: below them kubelet and kube-proxy fail with "too many open files".
+INOTIFY_MINIMUMS = {"fs.inotify.max_user_watches": 524288, "fs.inotify.max_user_instances": 512}
+
+
+def _sysctl_path(name: str) -> Path:
+    return Path("/proc/sys") / name.replace(".", "/")
+
+
+def raise_inotify_limits(say) -> None:
+    for name, minimum in INOTIFY_MINIMUMS.items():
+        current = int(_sysctl_path(name).read_text())
+        if current < minimum:
+            say(f"fix: {name} {current} -> {minimum} (kind clusters need it)")
+            _sysctl_path(name).write_text(str(minimum))
+
+
+def kind_checks() -> list[Check]:
+    """What kind clusters need from this kernel, and whether the offline node build is cached."""
+    out = []
+    for name, minimum in INOTIFY_MINIMUMS.items():
+        current = int(_sysctl_path(name).read_text())
+        out.append(Check(f"kind: {name}", current >= minimum, f"{current} (kind needs >= {minimum})",
+                         "photon-harness doctor --fix"))
+    # kube-proxy (iptables mode) and pod networking: conntrack and bridge netfilter must exist.
+    # Without module support (/proc/modules absent) they can only be built in.
+    modules = "loadable modules" if Path("/proc/modules").exists() else "no module support: built-in only"
+    for what, probe in (("conntrack", "/proc/sys/net/netfilter/nf_conntrack_max"),
+                        ("br_netfilter", "/proc/sys/net/bridge/bridge-nf-call-iptables")):
+        present = Path(probe).exists()
+        out.append(Check(f"kind: kernel {what}", present, f"{'present' if present else 'missing'} ({modules})",
+                         f"modprobe {what.replace('conntrack', 'nf_conntrack')}"))
+    from .kind import KIND_CACHE
+    built = sorted(p.parent.name for p in (KIND_CACHE / "bin").glob("*/.inputs"))
+    out.append(Check("kind: offline Kubernetes build", True,
+                     ("cached: " + ", ".join(built)) if built else
+                     "not built: the kind tests skip; `photon-harness kind build-node-image` (over an hour)"))
+    return out
+
+
+def nfs_checks() -> list[Check]:
+    """NFS: the kernel's client (none here), else the userspace FUSE helper, which needs /dev/fuse."""
+    filesystems = Path("/proc/filesystems").read_text().split()
+    kernel = "nfs" in filesystems
+    fuse = Path("/dev/fuse").exists()
+    return [
+        Check("nfs: kernel client", True,
+              "present: `mount -t nfs` uses it" if kernel else
+              "none (no nfs in /proc/filesystems): `mount -t nfs` in harness containers and kind nodes "
+              "will use the userspace helper nfs-fuse (libnfs + FUSE, images/nfs-fuse/)"),
+        Check("nfs: /dev/fuse", fuse or kernel,
+              f"{'present' if fuse else 'missing'} ({'fuse' if 'fuse' in filesystems else 'no fuse'} "
+              "in /proc/filesystems)" + ("" if fuse or kernel else "; the NFS mount helper cannot work"),
+              "modprobe fuse"),
+    ]
+
+
 def doctor(fix: bool = False, say=print) -> bool:
     """Run every check (repairing first with fix=True); True when all pass."""
     if fix:
@@ -172,6 +228,7 @@ def doctor(fix: bool = False, say=print) -> bool:
         install_missing_packages(say)
         start_dockerd(say)
         install_runc_wrapper_if_needed(say)
+        raise_inotify_limits(say)
     checks = tool_checks()
     try:
         client = docker_client()
@@ -183,6 +240,8 @@ def doctor(fix: bool = False, say=print) -> bool:
     checks.append(Check("capability bounding set", True,
                         "complete" if not missing else f"lacks {', '.join(missing)}"
                         + (f"; runc wrapper {WRAPPER_PATH} in use" if WRAPPER_PATH.exists() else "")))
+    checks += kind_checks()
+    checks += nfs_checks()
     for c in checks:
         say(c.line())
     return all(c.ok for c in checks)

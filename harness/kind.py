@@ -7,10 +7,12 @@ by its inputs under CACHE_DIR/kind (binaries) or as labelled images (CACHE_LABEL
   kind         `go install sigs.k8s.io/kind@KIND` into CACHE_DIR/kind/bin/kind-KIND/
   kubernetes   kubeadm, kubelet, kubectl, kube-{apiserver,controller-manager,scheduler,proxy}
                built from a generated wrapper module (staging modules replaced by v0.X.Y)
-  etcd, coredns, crictl, kindnetd   the same way, at the versions kubeadm and kind expect
+  etcd, coredns, crictl   the same way, at the versions kubeadm expects
   pause        gcc -static of build/pause/linux/pause.c from the Kubernetes module
   rootfs       a Debian bookworm root file system (mmdebstrap) with kind's base image files
-  images       one small image per component, tagged as `kubeadm config images list` says
+  images       one small image per component, tagged as `kubeadm config images list` says,
+               and photon-podnet, the pod network (images/kind-node/podnet/), in place of
+               kindnetd: its Go module is not on the proxy
   node         the root file system + binaries + images preloaded into containerd, committed
 
 The recipe lives in images/kind-node/; kind's own base files (entrypoint, units, containerd
@@ -49,7 +51,8 @@ CRICTL_VERSION = "v1.34.0"
 K8S_COMMANDS = ("kubeadm", "kubelet", "kubectl", "kube-apiserver", "kube-controller-manager",
                 "kube-scheduler", "kube-proxy")
 # Images that need iptables/nftables in them (the rest are FROM scratch).
-NEEDS_NETFILTER = ("kube-proxy", "kindnetd")
+NEEDS_NETFILTER = ("kube-proxy",)
+PODNET_REF = "photon-harness.local/podnet:v1"  # only ever inside the node, never pulled
 
 
 def _say(msg: str) -> None:
@@ -124,9 +127,13 @@ def _finish(tmp: Path, out: Path, key: str) -> None:
     tmp.rename(out)
 
 
+class NotCached(HarnessError):
+    """A stage would need a cold build and the caller asked for cached products only."""
+
+
 def go_build(name: str, version: str, packages: list[str], *, requires: dict[str, str] | None = None,
              replaces: dict[str, str] | None = None, src: Path | None = None, ldflags: str = "-s -w",
-             cgo: bool = False) -> tuple[Path, bool]:
+             cgo: bool = False, cold_ok: bool = True) -> tuple[Path, bool]:
     """Build Go main packages into CACHE/bin/<name>-<version>/; cached by every input.
 
     Either a generated wrapper module (requires/replaces) in CACHE/src/<name>-<version>/,
@@ -148,6 +155,8 @@ def go_build(name: str, version: str, packages: list[str], *, requires: dict[str
     with build_lock(f"kind-go-{name}-{version}"):
         if _stamped(out, key):
             return out, True
+        if not cold_ok:
+            raise NotCached(f"{name} {version} is not built yet")
         work = KIND_CACHE / "src" / f"{name}-{version}"
         if src is not None:
             if work.exists():
@@ -182,7 +191,6 @@ class Versions:
     etcd: str = ""        # "3.6.5-0" (the image tag kubeadm uses)
     coredns: str = ""     # "v1.12.1"
     pause: str = ""       # "3.10.1"
-    kindnetd_image: str = ""  # docker.io/kindest/kindnetd:v20250512-df8de77b
 
     @property
     def staging(self) -> str:
@@ -206,8 +214,6 @@ def resolve_versions(v: Versions, kind_dir: Path, k8s_dir: Path) -> Versions:
     v.etcd = v.etcd or _const(text, "DefaultEtcdVersion", str(consts))
     v.coredns = v.coredns or _const(text, "CoreDNSVersion", str(consts))
     v.pause = v.pause or _const(text, "PauseVersion", str(consts))
-    cni = kind_dir / "pkg/build/nodeimage/const_cni.go"
-    v.kindnetd_image = v.kindnetd_image or _const(cni.read_text(), "kindnetdImage", str(cni))
     return v
 
 
@@ -252,8 +258,9 @@ class NodeImage:
 
 
 class _Stages:
-    def __init__(self, say):
+    def __init__(self, say, cold_ok: bool = True):
         self.say = say
+        self.cold_ok = cold_ok  # False: Go builds must come from the cache
         self.done: list[Stage] = []
         self.t0 = time.monotonic()
 
@@ -270,42 +277,7 @@ class _Stages:
         return result[0] if isinstance(result, tuple) else result
 
 
-def kindnetd_source(kind_src: Path | None, image: str) -> Path:
-    """kindnetd is a nested module the Go proxy does not serve: take it from a kind git checkout.
-
-    `image` (docker.io/kindest/kindnetd:vDATE-COMMIT) names the commit it was built from.
-    """
-    kind_src = kind_src or (Path(os.environ["PHOTON_HARNESS_KIND_SRC"])
-                            if os.environ.get("PHOTON_HARNESS_KIND_SRC") else None)
-    if kind_src is None:
-        raise HarnessError("kindnetd needs kind's source (its module sigs.k8s.io/kind/images/kindnetd is not "
-                           "on the Go proxy): pass --kind-src PATH (a kind git checkout) or set "
-                           "PHOTON_HARNESS_KIND_SRC")
-    kind_src = Path(kind_src)
-    if (kind_src / "go.mod").is_file() and "images/kindnetd" in (kind_src / "go.mod").read_text():
-        return kind_src
-    commit = image.rsplit("-", 1)[-1]
-    out = KIND_CACHE / "src" / f"kindnetd-git-{commit}"
-    if not (out / "go.mod").is_file():
-        if out.exists():
-            shutil.rmtree(out)
-        out.mkdir(parents=True)
-        git = subprocess.run(["git", "-C", str(kind_src), "archive", "--format=tar", commit, "images/kindnetd"],
-                             capture_output=True, timeout=300)
-        if git.returncode != 0:
-            shutil.rmtree(out)
-            raise HarnessError(f"kind source {kind_src}: cannot read images/kindnetd at {commit}: "
-                               f"{git.stderr.decode().strip()}")
-        with tarfile.open(fileobj=io.BytesIO(git.stdout)) as tar:
-            tar.extractall(out, filter="data")
-        inner = out / "images" / "kindnetd"
-        for p in inner.iterdir():
-            p.rename(out / p.name)
-        shutil.rmtree(out / "images")
-    return out
-
-
-def build_binaries(v: Versions, stages: _Stages, kind_src: Path | None = None) -> dict[str, Path]:
+def build_binaries(v: Versions, stages: _Stages) -> dict[str, Path]:
     """Every binary the node image needs, in CACHE/kind/bin/; returns name -> path."""
     def modules():
         kind_dir = module_dir("sigs.k8s.io/kind", v.kind)
@@ -322,6 +294,8 @@ def build_binaries(v: Versions, stages: _Stages, kind_src: Path | None = None) -
         with build_lock(f"kind-go-kind-{v.kind}"):
             if _stamped(out, key):
                 return out, True, ""
+            if not stages.cold_ok:
+                raise NotCached(f"kind {v.kind} is not built yet")
             tmp = out.with_name(out.name + ".tmp")
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
@@ -340,7 +314,7 @@ def build_binaries(v: Versions, stages: _Stages, kind_src: Path | None = None) -
     def kubernetes():
         out, cached = go_build("kubernetes", v.kubernetes, [f"k8s.io/kubernetes/cmd/{c}" for c in K8S_COMMANDS],
                                requires={"k8s.io/kubernetes": v.kubernetes}, replaces=replaces,
-                               ldflags=version_ldflags(v.kubernetes, build_date))
+                               ldflags=version_ldflags(v.kubernetes, build_date), cold_ok=stages.cold_ok)
         return out, cached, f"({len(replaces)} staging modules replaced)"
     out = stages.run("kubernetes", kubernetes)
     for c in K8S_COMMANDS:
@@ -350,7 +324,7 @@ def build_binaries(v: Versions, stages: _Stages, kind_src: Path | None = None) -
 
     def etcd():
         out, cached = go_build("etcd", etcd_v, ["go.etcd.io/etcd/server/v3"],
-                               requires={"go.etcd.io/etcd/server/v3": etcd_v})
+                               requires={"go.etcd.io/etcd/server/v3": etcd_v}, cold_ok=stages.cold_ok)
         for built_as in ("server", "v3"):  # go names a .../server/v3 main package "server"
             if (out / built_as).is_file() and not (out / "etcd").exists():
                 (out / built_as).rename(out / "etcd")
@@ -359,23 +333,16 @@ def build_binaries(v: Versions, stages: _Stages, kind_src: Path | None = None) -
 
     def coredns():
         out, cached = go_build("coredns", v.coredns, ["github.com/coredns/coredns"],
-                               requires={"github.com/coredns/coredns": v.coredns})
+                               requires={"github.com/coredns/coredns": v.coredns}, cold_ok=stages.cold_ok)
         return out, cached, ""
     bins["coredns"] = stages.run("coredns", coredns) / "coredns"
 
     def crictl():
         out, cached = go_build("crictl", v.crictl, ["sigs.k8s.io/cri-tools/cmd/crictl"],
                                requires={"sigs.k8s.io/cri-tools": v.crictl},
-                               ldflags=f"-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version={v.crictl}")
+                               ldflags=f"-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version={v.crictl}", cold_ok=stages.cold_ok)
         return out, cached, ""
     bins["crictl"] = stages.run("crictl", crictl) / "crictl"
-
-    def kindnetd():
-        tag = v.kindnetd_image.rsplit(":", 1)[-1]
-        src = kindnetd_source(kind_src, v.kindnetd_image)
-        out, cached = go_build("kindnetd", tag, ["./cmd/kindnetd"], src=src)
-        return out, cached, ""
-    bins["kindnetd"] = stages.run("kindnetd", kindnetd) / "kindnetd"
 
     def pause():
         c_src = k8s_dir / "build/pause/linux/pause.c"
@@ -439,7 +406,9 @@ def node_rootfs(client, kind_dir: Path, say=_say):
     base_files = kind_dir / "images/base/files"
     if not base_files.is_dir():
         raise InfrastructureError(f"kind module has no images/base/files: {kind_dir}")
-    key = _key("node-rootfs", _tree_key(RECIPE), _tree_key(base_files))
+    # Only the root file system's own inputs: node/ and netfilter-base/ feed later stages.
+    own = [(f, _file_hash(RECIPE / f)) for f in ("packages.txt", "sources.list", "customize.sh")]
+    key = _key("node-rootfs", own, _tree_key(base_files))
     tag = f"photon-harness/kind-node-rootfs:{key}"
     with build_lock(tag):
         if image_exists(client, tag):
@@ -458,7 +427,7 @@ def node_rootfs(client, kind_dir: Path, say=_say):
 
 
 def netfilter_base(client, say=_say):
-    """The small base of the images that need iptables (kube-proxy, kindnetd)."""
+    """The small base of the images that need iptables (kube-proxy, photon-podnet)."""
     recipe = RECIPE / "netfilter-base"
     key = _key("netfilter-base", _tree_key(recipe), (RECIPE / "sources.list").read_text())
     tag = f"photon-harness/kind-netfilter-base:{key}"
@@ -473,16 +442,16 @@ def netfilter_base(client, say=_say):
 
 
 def image_refs(v: Versions, kubeadm: Path) -> dict[str, str]:
-    """component -> the reference kubeadm (and kind's CNI manifest) will ask containerd for."""
+    """component -> the reference kubeadm (and the CNI manifest) will ask containerd for."""
     out = _run([str(kubeadm), "config", "images", "list", "--kubernetes-version", v.kubernetes],
                "kubeadm config images list")
     refs = {}
     for ref in out.split():
         name = ref.rsplit("/", 1)[-1].split(":")[0]
         refs[name] = ref
-    refs["kindnetd"] = v.kindnetd_image
+    refs["podnet"] = PODNET_REF
     expected = {"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "etcd",
-                "coredns", "pause", "kindnetd"}
+                "coredns", "pause", "podnet"}
     if set(refs) != expected:
         raise InfrastructureError(f"kubeadm lists unexpected images: {sorted(refs)}")
     return refs
@@ -498,7 +467,6 @@ IMAGE_LAYOUT = {
     "etcd": ("/usr/local/bin/etcd", None),
     "coredns": ("/coredns", ["/coredns"]),
     "pause": ("/pause", ["/pause"]),
-    "kindnetd": ("/bin/kindnetd", ["/bin/kindnetd"]),
 }
 
 
@@ -531,6 +499,35 @@ def component_image(client, name: str, binary: Path, base: str | None):
         try:
             client.images.build(fileobj=ctx, custom_context=True, tag=tag, pull=False, rm=True, forcerm=True,
                                 labels={CACHE_LABEL: f"kind-image-{name}"})
+        except docker.errors.BuildError as e:
+            log = "".join(x.get("stream", "") for x in e.build_log)[-2000:]
+            raise InfrastructureError(f"building {tag} failed: {e.msg}\n{log}") from None
+        return tag, False, ""
+
+
+def podnet_image(client, base: str, kubectl: Path):
+    """photon-podnet: the netfilter base + kubectl + images/kind-node/podnet/podnet.sh."""
+    script = RECIPE / "podnet" / "podnet.sh"
+    dockerfile = (f"FROM {base}\nCOPY kubectl /usr/local/bin/kubectl\nCOPY podnet.sh /usr/local/bin/podnet.sh\n"
+                  'ENTRYPOINT ["/usr/local/bin/podnet.sh"]\n')
+    key = _key("podnet", dockerfile, client.images.get(base).id, _file_hash(kubectl), _file_hash(script))
+    tag = f"photon-harness/kind-image-podnet:{key}"
+    with build_lock(tag):
+        if image_exists(client, tag):
+            return tag, True, ""
+        ctx = io.BytesIO()
+        with tarfile.open(fileobj=ctx, mode="w") as tar:
+            data = dockerfile.encode()
+            ti = tarfile.TarInfo("Dockerfile")
+            ti.size = len(data)
+            tar.addfile(ti, io.BytesIO(data))
+            tar.add(kubectl, arcname="kubectl")
+            tar.add(script, arcname="podnet.sh")
+        ctx.seek(0)
+        import docker.errors
+        try:
+            client.images.build(fileobj=ctx, custom_context=True, tag=tag, pull=False, rm=True, forcerm=True,
+                                labels={CACHE_LABEL: "kind-image-podnet"})
         except docker.errors.BuildError as e:
             log = "".join(x.get("stream", "") for x in e.build_log)[-2000:]
             raise InfrastructureError(f"building {tag} failed: {e.msg}\n{log}") from None
@@ -581,7 +578,7 @@ def node_image(client, v: Versions, bins: dict[str, Path], rootfs: str, images: 
                 for f in sorted((RECIPE / "node").rglob("*")):
                     tar.add(f, arcname=str(f.relative_to(RECIPE / "node")), recursive=False)
                 for text, path in ((v.kubernetes + "\n", "kind/version"),
-                                   (default_cni_manifest(bins["_kind_dir"]), "kind/manifests/default-cni.yaml"),
+                                   (default_cni_manifest(refs["podnet"]), "kind/manifests/default-cni.yaml"),
                                    (json.dumps(refs, indent=1) + "\n", "kind/images.json")):
                     data = text.encode()
                     ti = tarfile.TarInfo(path)
@@ -624,88 +621,58 @@ def node_image(client, v: Versions, bins: dict[str, Path], rootfs: str, images: 
         return tag, False, ""
 
 
-def default_cni_manifest(kind_dir: Path) -> str:
-    """kind's default CNI manifest (const_cni.go), template markers kept for kind to fill."""
-    src = (kind_dir / "pkg/build/nodeimage/const_cni.go").read_text()
-    # The manifest splices the image constant in: "` + kindnetdImage + `".
-    src = src.replace("` + kindnetdImage + `", _const(src, "kindnetdImage", "const_cni.go"))
-    m = re.search(r"const defaultCNIManifest = `(.*?)`", src, re.S)
-    if not m:
-        raise InfrastructureError("cannot find defaultCNIManifest in kind's const_cni.go")
-    return m.group(1)
+def default_cni_manifest(podnet_ref: str) -> str:
+    """The manifest kind applies at cluster creation: photon-podnet, with kind's template
+    markers left for kind to fill (pod subnet, control-plane endpoint)."""
+    return (RECIPE / "podnet" / "podnet.yaml").read_text().replace("PODNET_IMAGE", podnet_ref)
 
 
-def build_node_image(client, versions: Versions | None = None, kind_src: Path | None = None,
-                     say=_say) -> NodeImage:
+def build_node_image(client, versions: Versions | None = None, say=_say,
+                     cold_go_builds: bool = True) -> NodeImage:
+    """The offline node image. cold_go_builds=False raises NotCached rather than start a Go
+    build (Kubernetes alone takes over an hour on 2 cores); image stages are built either way."""
     v = versions or Versions()
-    stages = _Stages(say)
-    bins = build_binaries(v, stages, kind_src)
+    stages = _Stages(say, cold_go_builds)
+    bins = build_binaries(v, stages)
     rootfs = stages.run("rootfs", node_rootfs, client, bins["_kind_dir"], say)
     base = stages.run("netfilter-base", netfilter_base, client, say)
     refs = image_refs(v, bins["kubeadm"])
     images = {}
     bin_of = {"kube-apiserver": "kube-apiserver", "kube-controller-manager": "kube-controller-manager",
               "kube-scheduler": "kube-scheduler", "kube-proxy": "kube-proxy", "etcd": "etcd",
-              "coredns": "coredns", "pause": "pause", "kindnetd": "kindnetd"}
-    for name in sorted(refs):
+              "coredns": "coredns", "pause": "pause"}
+    for name in sorted(bin_of):
         images[name] = stages.run(f"image {refs[name]}", component_image, client, name, bins[bin_of[name]],
                                   base if name in NEEDS_NETFILTER else None)
+    images["podnet"] = stages.run(f"image {refs['podnet']}", podnet_image, client, base, bins["kubectl"])
     tag = stages.run("node", node_image, client, v, bins, rootfs, images, refs, say)
     size = client.images.get(tag).attrs.get("Size", 0) / 2**20
     say(f"[kind] node image {tag} ({size:.0f} MiB) in {time.monotonic() - stages.t0:.0f}s")
     return NodeImage(tag, v, stages.done, bins)
 
 
-# ---------------------------------------------------------------- clusters
-
-CLUSTER_CONFIG = """kind: Cluster
-apiVersion: kind.x-k8s.io/v1alpha4
-nodes:
-- role: control-plane
-{workers}"""
 
 
-@dataclass
-class Cluster:
-    name: str
-    image: str
-    kind: Path
-    kubeconfig: Path
-    seconds: float = 0.0
+# ---------------------------------------------------------------- cached binaries for other recipes
 
-    def kubectl(self, *args: str, timeout: float = 120) -> str:
-        kubectl = KIND_CACHE / "bin" / f"kubernetes-{KUBERNETES_VERSION}" / "kubectl"
-        return _run([str(kubectl), "--kubeconfig", str(self.kubeconfig), *args], f"kubectl {' '.join(args)}",
-                    timeout=timeout)
+def cached_binaries(kubernetes: str = KUBERNETES_VERSION, crictl: str = CRICTL_VERSION) -> tuple[dict[str, Path], list[str]]:
+    """The offline build's binaries already in CACHE/kind/bin, without building or downloading.
 
-    def delete(self) -> None:
-        subprocess.run([str(self.kind), "delete", "cluster", "--name", self.name], capture_output=True,
-                       timeout=300)
-        self.kubeconfig.unlink(missing_ok=True)
+    Returns (name -> path, names missing). Names: K8S_COMMANDS, etcd, crictl, pause; etcd and
+    pause are the newest cached versions (`build-node-image` caches the ones kubeadm asks for).
+    """
+    bin_root = KIND_CACHE / "bin"
 
+    def newest(prefix: str) -> Path | None:
+        dirs = [d for d in bin_root.glob(f"{prefix}-*") if d.is_dir() and not d.name.endswith(".tmp")
+                and (d / ".inputs").is_file()]
+        nums = lambda d: [int(x) for x in re.findall(r"\d+", d.name[len(prefix) + 1:])]  # noqa: E731
+        return max(dirs, key=nums) if dirs else None
 
-def create_cluster(name: str, image: str, kind: Path, workers: int = 1, wait: float = 300,
-                   retain: bool = False, say=_say) -> Cluster:
-    """`kind create cluster` from a local node image; returns once every node is Ready."""
-    if "@" in image or image.endswith(":latest") or ":" not in image:
-        raise HarnessError(f"node image {image!r}: use an explicit local tag (a digest or :latest makes kind pull)")
-    workdir = KIND_CACHE / "clusters"
-    workdir.mkdir(parents=True, exist_ok=True)
-    cfg = workdir / f"{name}.yaml"
-    cfg.write_text(CLUSTER_CONFIG.format(workers="".join("- role: worker\n" for _ in range(workers))))
-    kubeconfig = workdir / f"{name}.kubeconfig"
-    start = time.monotonic()
-    argv = [str(kind), "create", "cluster", "--name", name, "--image", image, "--config", str(cfg),
-            "--kubeconfig", str(kubeconfig), f"--wait={int(wait)}s"]
-    if retain:
-        argv.append("--retain")
-    say(f"[kind] creating cluster {name} ({1 + workers} nodes) from {image}")
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=wait + 600)
-    cluster = Cluster(name, image, kind, kubeconfig, time.monotonic() - start)
-    if r.returncode != 0:
-        if not retain:
-            cluster.delete()
-        tail = "\n".join((r.stderr or r.stdout).strip().splitlines()[-20:])
-        raise InfrastructureError(f"kind create cluster {name} failed (exit {r.returncode}):\n{tail}")
-    say(f"[kind] cluster {name} ready in {cluster.seconds:.0f}s")
-    return cluster
+    wanted = {c: bin_root / f"kubernetes-{kubernetes}" / c for c in K8S_COMMANDS}
+    wanted["crictl"] = bin_root / f"crictl-{crictl}" / "crictl"
+    for name in ("etcd", "pause"):
+        d = newest(name)
+        wanted[name] = d / name if d else bin_root / f"{name}-(none)" / name
+    found = {n: p for n, p in wanted.items() if p.is_file()}
+    return found, sorted(set(wanted) - set(found))

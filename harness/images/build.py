@@ -140,3 +140,42 @@ def flavor_image(client, base: str, flavor: str, photon_image: str = "photon:5.0
             log = "".join(x.get("stream", "") for x in e.build_log)[-2000:]
             raise InfrastructureError(f"building {tag} failed: {e.msg}\n{log}") from None
         return BuildResult(tag, False, time.monotonic() - start)
+
+
+def recipe_image(client, recipe: Path, name: str, say=print) -> BuildResult:
+    """A small Debian bookworm image from a recipe directory, built with mmdebstrap.
+
+    The recipe holds packages.txt and optionally customize.sh (called with the root
+    and the recipe directory). Tagged photon-harness/<name>:<hash of the recipe>.
+    """
+    sources_file = RECIPES / "standin" / "sources.list"
+    key = hash_tree([recipe, sources_file])
+    tag = f"photon-harness/{name}:{key}"
+    start = time.monotonic()
+    with build_lock(tag):
+        if image_exists(client, tag):
+            return BuildResult(tag, True, time.monotonic() - start)
+        packages = [l.strip() for l in (recipe / "packages.txt").read_text().splitlines()
+                    if l.strip() and not l.startswith("#")]
+        sources = [l.strip() for l in sources_file.read_text().splitlines() if l.strip()]
+        out = CACHE_DIR / "recipes" / f"{name}-{key}.tar"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        say(f"building {tag} with mmdebstrap ({len(packages)} packages)")
+        hooks = ([f"--customize-hook={recipe / 'customize.sh'} \"$1\" {recipe}"]
+                 if (recipe / "customize.sh").exists() else [])
+        argv = ["nice", "-n", "10", "mmdebstrap", "--mode=root", "--variant=minbase", "--format=tar",
+                "--include=" + ",".join(packages), *hooks, "bookworm", str(out), *sources]
+        try:
+            r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1800)
+            if r.returncode != 0:
+                tail = "\n".join(r.stderr.strip().splitlines()[-8:])
+                raise InfrastructureError(f"mmdebstrap for {tag} failed (exit {r.returncode}):\n{tail}")
+            repo, version = tag.split(":")
+            with open(out, "rb") as f:
+                client.api.import_image_from_data(f, repository=repo, tag=version,
+                                                  changes=[f"LABEL {CACHE_LABEL}={name}"])
+        except subprocess.TimeoutExpired:
+            raise InfrastructureError(f"mmdebstrap for {tag} ran past 1800s") from None
+        finally:
+            out.unlink(missing_ok=True)
+        return BuildResult(tag, False, time.monotonic() - start)

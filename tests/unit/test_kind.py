@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import kind
+from harness import kind, kind_cluster
 from harness.errors import HarnessError, InfrastructureError
 
 
@@ -31,24 +31,27 @@ def test_version_ldflags_set_both_version_packages():
         assert f"-X {pkg}.buildDate=2026-02-10T12:53:36Z" in flags
 
 
-def test_versions_resolved_from_kubeadm_and_kind_sources(tmp_path: Path):
+def test_versions_resolved_from_kubeadm_sources(tmp_path: Path):
     k8s, kd = tmp_path / "k8s", tmp_path / "kind"
     (k8s / "cmd/kubeadm/app/constants").mkdir(parents=True)
     (k8s / "cmd/kubeadm/app/constants/constants.go").write_text(
         'DefaultEtcdVersion = "3.6.5-0"\nCoreDNSVersion = "v1.12.1"\nPauseVersion = "3.10.1"\n')
-    (kd / "pkg/build/nodeimage").mkdir(parents=True)
-    (kd / "pkg/build/nodeimage/const_cni.go").write_text(
-        'const kindnetdImage = "docker.io/kindest/kindnetd:v20250512-df8de77b"\n'
-        'const defaultCNIManifest = `\nimage: ` + kindnetdImage + `\nvalue: {{ .PodSubnet }}\n`\n')
     v = kind.resolve_versions(kind.Versions(), kd, k8s)
     assert (v.etcd, v.coredns, v.pause) == ("3.6.5-0", "v1.12.1", "3.10.1")
     assert v.staging == "v0.34.4"
-    manifest = kind.default_cni_manifest(kd)
-    assert "image: docker.io/kindest/kindnetd:v20250512-df8de77b" in manifest
+
+
+def test_cni_manifest_is_podnet_with_kinds_markers():
+    manifest = kind.default_cni_manifest(kind.PODNET_REF)
+    assert f"image: {kind.PODNET_REF}" in manifest and "PODNET_IMAGE" not in manifest
+    # kind fills these only when its markers are present
     assert "{{ .PodSubnet }}" in manifest
+    assert "would you kindly template this file" in manifest
+    assert "would you kindly patch this file" in manifest
+    assert ":latest" not in manifest and "imagePullPolicy: Never" in manifest
 
 
 def test_cluster_refuses_references_that_make_kind_pull(tmp_path: Path):
     for ref in ("kindest/node:v1.34.0@sha256:" + "0" * 64, "photon-harness/kind-node:latest", "kind-node"):
         with pytest.raises(HarnessError):
-            kind.create_cluster("x", ref, tmp_path / "kind")
+            kind_cluster.create_cluster(None, "x", ref, tmp_path / "kind", 1, "session")

@@ -10,6 +10,14 @@ ctr oci spec \
   | jq '.hooks.createContainer[.hooks.createContainer|length] |= . + {"path": "/kind/bin/mount-product-files.sh"}' \
   | jq 'del(.process.rlimits)' > /etc/containerd/cri-base.json
 sed -i "s#^\(\s*sandbox_image\s*=\s*\).*#\1\"${pause_ref}\"#" /etc/containerd/config.toml
+# Nodes here lack CAP_SYS_RESOURCE: a pod sandbox asking for an oom_score_adj below containerd's
+# own then dies in runc ("can't get final child's PID from pipe"), and privileged pods fail with
+# "unable to apply caps". Clamp the scores, and run runc through photon-runc (a no-op with a
+# complete capability bounding set).
+sed -i 's#restrict_oom_score_adj = false#restrict_oom_score_adj = true#' /etc/containerd/config.toml
+sed -i 's#^\(\s*\)SystemdCgroup = true#&\n\1BinaryName = "/kind/bin/photon-runc"#' /etc/containerd/config.toml
+grep -q 'restrict_oom_score_adj = true' /etc/containerd/config.toml
+[ "$(grep -c 'BinaryName = "/kind/bin/photon-runc"' /etc/containerd/config.toml)" = 2 ]
 grep -q "sandbox_image = \"${pause_ref}\"" /etc/containerd/config.toml
 : > /tmp/empty.toml
 containerd --config /tmp/empty.toml >/tmp/containerd.log 2>&1 &
