@@ -68,7 +68,8 @@ def reap(client, session_id: str | None = None, older_than: float | None = None,
     from .kind_cluster import reap_clusters
     out.clusters = reap_clusters(session_id, older_than, dry_run=dry_run)
     selector = {"label": SESSION_LABEL if session_id is None else f"{SESSION_LABEL}={session_id}"}
-    for c in client.containers.list(all=True, filters=selector):
+    # ignore_removed: a container removed between the listing and its inspection is gone, not an error.
+    for c in client.containers.list(all=True, filters=selector, ignore_removed=True):
         if _selected(c.labels, session_id, older_than):
             out.containers.append(c.name)
             if not dry_run:

@@ -200,7 +200,8 @@ def leftovers(name: str) -> list[str]:
     from .host import docker_client
     docker = docker_client()
     left = [f"container {c.name}" for c in
-            docker.containers.list(all=True, filters={"label": f"io.x-k8s.kind.cluster={name}"})]
+            docker.containers.list(all=True, filters={"label": f"io.x-k8s.kind.cluster={name}"},
+                                   ignore_removed=True)]
     left += [f"network {n.name}" for n in docker.networks.list(names=[name]) if n.name == name]
     left += [f"file {p}" for p in (_record_path(name), CLUSTERS_DIR / f"{name}.kubeconfig") if p.exists()]
     return left
