@@ -7,6 +7,7 @@ pytest_plugins = [
     "fixtures.inner_images",
     "fixtures.kubernetes",
     "fixtures.nfs",
+    "fixtures.distributed_build",
     "fixtures.reporting",
     "fixtures.cleanup",
 ]

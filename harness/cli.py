@@ -67,6 +67,11 @@ def cmd_kind_build_node_image(args) -> int:
     return 0
 
 
+def cmd_preflight_distributed_build(args) -> int:
+    from .preflight import distributed_build
+    return distributed_build(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="photon-harness",
                                 description="Check that Photon OS behaves as its container documentation says.")
@@ -98,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("allure_dir", metavar="ALLURE_DIR")
     a.add_argument("-o", "--output", default=None, help="output directory (default ALLURE_DIR-html)")
     a.set_defaults(func=cmd_report)
+    pf = sub.add_parser("preflight", help="rehearse a documented procedure on your own infrastructure")
+    pfsub = pf.add_subparsers(dest="preflight_command", required=True)
+    from .preflight import add_distributed_build_parser
+    add_distributed_build_parser(pfsub, cmd_preflight_distributed_build)
     return p
 
 

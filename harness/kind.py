@@ -13,7 +13,8 @@ by its inputs under CACHE_DIR/kind (binaries) or as labelled images (CACHE_LABEL
   images       one small image per component, tagged as `kubeadm config images list` says,
                and photon-podnet, the pod network (images/kind-node/podnet/), in place of
                kindnetd: its Go module is not on the proxy
-  node         the root file system + binaries + images preloaded into containerd, committed
+  nfs-fuse     the userspace NFS mount helper (images/nfs-fuse/, harness/nfs_volumes.py)
+  node         the root file system + binaries + nfs-fuse + images preloaded into containerd, committed
 
 The recipe lives in images/kind-node/; kind's own base files (entrypoint, units, containerd
 config) are read from the kind module in the Go module cache at build time.
@@ -555,11 +556,14 @@ def _saved_as(client, tag: str, ref: str) -> bytes:
 
 
 def node_image(client, v: Versions, bins: dict[str, Path], rootfs: str, images: dict[str, str],
-               refs: dict[str, str], say=_say):
-    """Start the root file system in a container, add binaries and preload images, commit."""
+               refs: dict[str, str], say=_say, extra: dict[str, Path] | None = None):
+    """Start the root file system in a container, add binaries and preload images, commit.
+    extra: more files for the node, archive path -> file (the NFS mount helper)."""
+    extra = extra or {}
     ids = {n: client.images.get(t).id for n, t in images.items()}
     key = _key("node", client.images.get(rootfs).id, ids, refs, _tree_key(RECIPE / "node"),
-               {n: _file_hash(bins[n]) for n in ("kubeadm", "kubelet", "kubectl", "crictl")})
+               {n: _file_hash(bins[n]) for n in ("kubeadm", "kubelet", "kubectl", "crictl")},
+               *([{a: _file_hash(f) for a, f in sorted(extra.items())}] if extra else []))
     tag = f"photon-harness/kind-node:{v.kubernetes}-{key}"
     with build_lock(tag):
         if image_exists(client, tag):
@@ -575,6 +579,8 @@ def node_image(client, v: Versions, bins: dict[str, Path], rootfs: str, images: 
                 for n in ("kubeadm", "kubelet", "kubectl"):
                     tar.add(bins[n], arcname=f"usr/bin/{n}")
                 tar.add(bins["crictl"], arcname="usr/local/bin/crictl")
+                for arcname, f in sorted(extra.items()):
+                    tar.add(f, arcname=arcname)
                 for f in sorted((RECIPE / "node").rglob("*")):
                     tar.add(f, arcname=str(f.relative_to(RECIPE / "node")), recursive=False)
                 for text, path in ((v.kubernetes + "\n", "kind/version"),
@@ -645,7 +651,9 @@ def build_node_image(client, versions: Versions | None = None, say=_say,
         images[name] = stages.run(f"image {refs[name]}", component_image, client, name, bins[bin_of[name]],
                                   base if name in NEEDS_NETFILTER else None)
     images["podnet"] = stages.run(f"image {refs['podnet']}", podnet_image, client, base, bins["kubectl"])
-    tag = stages.run("node", node_image, client, v, bins, rootfs, images, refs, say)
+    from .nfs_volumes import node_image_files  # `mount -t nfs` on kernels without NFS (images/nfs-fuse/)
+    nfs = stages.run("nfs-fuse", node_image_files, client, say)
+    tag = stages.run("node", node_image, client, v, bins, rootfs, images, refs, say, extra=nfs)
     size = client.images.get(tag).attrs.get("Size", 0) / 2**20
     say(f"[kind] node image {tag} ({size:.0f} MiB) in {time.monotonic() - stages.t0:.0f}s")
     return NodeImage(tag, v, stages.done, bins)

@@ -1,0 +1,137 @@
+"""The distributed-build rehearsal without a cluster: the graph, the specs, and the scheduler and
+worker programs run as local processes (loopback instead of the service, a temp directory
+instead of the NFS volumes)."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from harness.distributed_build import (GRAPH, PROGRAMS, VOLUMES, WORKER_MOUNTS, dependants, new_build_id,
+                                       source_tree, spec_text)
+from harness.errors import HarnessError
+
+
+def test_build_id_is_four_hex_digits():
+    ids = {new_build_id() for _ in range(20)}
+    assert all(len(i) == 4 and int(i, 16) >= 0 for i in ids) and len(ids) > 1
+
+
+def test_photons_eight_volumes_and_the_workers_six_mounts():
+    assert set(VOLUMES) == {"builder", "logs", "specs", "rpms", "publishrpms", "publishxrpms", "photon", "nfspod"}
+    assert set(WORKER_MOUNTS) == set(VOLUMES) - {"photon", "nfspod"}
+    for base, mount in WORKER_MOUNTS.items():  # each claim mounts where its PV's path lies in the tree
+        assert mount == "/root" + VOLUMES[base][0]
+
+
+def test_graph_is_acyclic_wide_and_closed():
+    assert all(r in GRAPH for reqs in GRAPH.values() for r in reqs)
+    assert len([p for p, r in GRAPH.items() if not r]) >= 3   # every one of 3 workers can start at once
+    assert dependants(GRAPH, "openssl") == {"curl", "python3", "git", "rpm", "tdnf", "photon-release"}
+    assert all(p not in dependants(GRAPH, p) for p in GRAPH)
+
+
+def test_spec_text_and_source_tree():
+    text = spec_text("curl", ["openssl", "zlib"], 2, "fail")
+    assert "Name: curl\n" in text and "BuildRequires: openssl zlib\n" in text
+    assert "%global rehearsal_outcome fail\n" in text
+    files = source_tree(GRAPH, {"curl": "fail"}, 1)
+    assert set(files) == {f"SPECS/{p}.spec" for p in GRAPH} | {"support/package-builder/scheduler.py",
+                                                                 "support/package-builder/worker.py"}
+    with pytest.raises(HarnessError, match="no package nope"):
+        source_tree(GRAPH, {"nope": "fail"}, 1)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _call(port, method, path, body=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def _local_build(tmp_path, outcomes: dict[str, str], workers: int = 3, graph=GRAPH):
+    root = tmp_path / "photon"
+    for sub in ("SPECS", "stage/RPMS", "stage/LOGS", "support/package-builder"):
+        (root / sub).mkdir(parents=True)
+    for name, data in source_tree(graph, outcomes, 0.3).items():
+        (root / name).write_bytes(data)
+    port = _free_port()
+    env = dict(os.environ, REHEARSAL_ROOT=str(root), REHEARSAL_PORT=str(port), REHEARSAL_PODS=str(workers),
+               REHEARSAL_LINGER_SECONDS="1", REHEARSAL_POLL_SECONDS="0.2", BUILDID="AB12",
+               MASTER_SERVICE_AB12_SERVICE_HOST="127.0.0.1", MASTER_SERVICE_AB12_SERVICE_PORT=str(port))
+    master = subprocess.Popen([sys.executable, str(PROGRAMS / "scheduler.py")], env=env, stdout=subprocess.PIPE,
+                              text=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if _call(port, "GET", "/mappackagetocycle/")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    # The documented answers to bad notifications, before any worker arrives.
+    rest = [_call(port, "POST", "/notifybuild/", {"status": 0})[0],
+            _call(port, "POST", "/notifybuild/", {"package": "zlib", "status": 7})[0],
+            _call(port, "GET", "/package/")[0]]   # no worker yet: nothing handed out
+    procs = [subprocess.Popen([sys.executable, str(PROGRAMS / "worker.py")], stdout=subprocess.PIPE, text=True,
+                              stderr=subprocess.STDOUT, env=dict(env, HOSTNAME=f"w{i}", NODE_NAME=f"n{i % 2}"))
+             for i in range(workers)]
+    try:
+        out, _ = master.communicate(timeout=120)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    summary = json.loads(next(l for l in out.splitlines() if l.startswith("SUMMARY "))[8:])
+    return master.returncode, summary, rest, root
+
+
+def test_scheduler_and_workers_build_the_graph_in_order(tmp_path):
+    code, s, rest, root = _local_build(tmp_path, {})
+    assert rest == [400, 406, 204]
+    assert code == 0 and s["result"] == "built"
+    pk = s["packages"]
+    assert all(v["state"] == "built" and v["handed_out"] == 1 for v in pk.values())
+    for p, v in pk.items():
+        assert all(pk[r]["finished"] <= v["scheduled"] for r in v["requires"]), p
+    assert {v["worker"] for v in pk.values()} == {"w0", "w1", "w2"}
+    assert len(list((root / "stage/RPMS").glob("*.rpm"))) == len(GRAPH)
+    art = json.loads(next((root / "stage/RPMS").glob("git-1.0-1.ph5.*.rpm")).read_text())
+    assert set(art["requirements_seen"]) == {"curl", "perl", "python3"}
+    assert s["requests"]["GET /package/ 204"] > 0 and s["requests"]["GET /package/ 200"] == len(GRAPH)
+    assert s["anomalies"] == []
+
+
+def test_a_failed_package_blocks_its_dependants(tmp_path):
+    code, s, _, root = _local_build(tmp_path, {"openssl": "fail"}, workers=2)
+    pk = s["packages"]
+    assert code == 1 and s["result"] == "failed"
+    assert pk["openssl"]["state"] == "failed"
+    assert {p for p, v in pk.items() if v["state"] == "blocked"} == dependants(GRAPH, "openssl")
+    assert {p for p, v in pk.items() if v["state"] == "built"} == set(GRAPH) - {"openssl"} - dependants(GRAPH, "openssl")
+    assert "FAILED" in (root / "stage/LOGS/openssl.log").read_text()
+
+
+def test_worker_without_the_service_variables_says_which(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MASTER_SERVICE_")}
+    r = subprocess.run([sys.executable, str(PROGRAMS / "worker.py")], env=dict(env, BUILDID="CD34"),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 3
+    assert "MASTER_SERVICE_CD34_SERVICE_HOST/MASTER_SERVICE_CD34_SERVICE_PORT are not set" in r.stdout
+    assert "master-service-cd34" in r.stdout
