@@ -5,13 +5,17 @@ reported as a "known difference" (shown, never hidden; the run does not fail
 for it). An entry past its review-by date no longer excuses anything, and an
 entry whose test passes is reported as fixed so the entry can go.
 
-File format (YAML list), every key required except `target`:
+File format (YAML list), every key required except `target` and `test`:
 
     - claim: D1
       target: {base: photon, version: "5.0", flavor: full}   # fnmatch patterns; absent = any
       tracker: https://github.com/vmware/photon/issues/NNNN
       reason: Photon 5.0 presets disable docker.service
       review-by: 2027-03-31
+      test: test_documented_*   # optional: fnmatch pattern on the test function's name
+
+Without `test`, an entry excuses any failing test of its claim on its targets; with it,
+only the named tests (a claim checked by several tests can then be excused for one).
 """
 from __future__ import annotations
 
@@ -36,9 +40,10 @@ class KnownDifference:
     reason: str
     review_by: dt.date
     target: dict = field(default_factory=dict)
+    test: str = ""    # fnmatch pattern on the test function's name; "" = any test
 
-    def matches(self, claim: str, target: dict) -> bool:
-        return claim == self.claim and all(
+    def matches(self, claim: str, target: dict, test: str = "") -> bool:
+        return claim == self.claim and (not self.test or fnmatchcase(test, self.test)) and all(
             fnmatchcase(str(target.get(k, "")), str(pattern)) for k, pattern in self.target.items())
 
     def expired(self, today: dt.date) -> bool:
@@ -46,6 +51,7 @@ class KnownDifference:
 
     def describe(self) -> str:
         where = ", ".join(f"{k}={v}" for k, v in self.target.items()) or "any target"
+        where += f", test {self.test}" if self.test else ""
         return f"{self.claim} on {where}: {self.reason} ({self.tracker}; review by {self.review_by})"
 
 
@@ -80,7 +86,7 @@ def load(path: Path, known_claims=None) -> list[KnownDifference]:
         if not isinstance(raw, dict):
             raise HarnessError(f"{where}: expected a mapping")
         missing = [k for k in REQUIRED if not raw.get(k)]
-        unknown = sorted(set(raw) - set(REQUIRED) - {"target"})
+        unknown = sorted(set(raw) - set(REQUIRED) - {"target", "test"})
         if missing or unknown:
             raise HarnessError(f"{where}: " + "; ".join(
                 ([f"missing {', '.join(missing)}"] if missing else []) +
@@ -99,7 +105,7 @@ def load(path: Path, known_claims=None) -> list[KnownDifference]:
         if known_claims is not None and raw["claim"] not in known_claims:
             raise HarnessError(f"{where}: unknown claim ID {raw['claim']!r}")
         out.append(KnownDifference(str(raw["claim"]), str(raw["tracker"]), str(raw["reason"]), review,
-                                   {k: str(v) for k, v in target.items()}))
+                                   {k: str(v) for k, v in target.items()}, str(raw.get("test") or "")))
     return out
 
 
@@ -113,14 +119,14 @@ def failing_claims(message: str, test_claims: list[str]) -> list[str]:
 
 
 def judge(entries: list[KnownDifference], test_claims: list[str], target: dict, passed: bool,
-          message: str = "", today: dt.date | None = None) -> Verdict:
+          message: str = "", today: dt.date | None = None, test: str = "") -> Verdict:
     today = today or dt.date.today()
     v = Verdict()
     if passed:
-        v.fixed = [e for e in entries if any(e.matches(c, target) for c in test_claims)]
+        v.fixed = [e for e in entries if any(e.matches(c, target, test) for c in test_claims)]
         return v
     claims = failing_claims(message, test_claims)
-    per_claim = {c: [e for e in entries if e.matches(c, target)] for c in claims}
+    per_claim = {c: [e for e in entries if e.matches(c, target, test)] for c in claims}
     v.expired = [e for es in per_claim.values() for e in es if e.expired(today)]
     live = {c: [e for e in es if not e.expired(today)] for c, es in per_claim.items()}
     # Known only if every failing claim is excused; otherwise the failure stands as it is.

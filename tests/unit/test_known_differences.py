@@ -90,3 +90,16 @@ def test_load_rejects_mistakes_in_one_line(tmp_path, text, message):
     with pytest.raises(HarnessError) as e:
         kd.load(f, known_claims={"D1"})
     assert message in str(e.value)
+
+
+def test_an_entry_with_a_test_pattern_excuses_only_those_tests(tmp_path):
+    e = kd.KnownDifference("K4", "https://tracker/2", "guide outdated", dt.date(2026, 12, 31), {},
+                           "test_documented_*")
+    assert kd.judge([e], ["K4"], PHOTON_FULL, False, "[K4] x", TODAY, test="test_documented_guide").is_known
+    assert not kd.judge([e], ["K4"], PHOTON_FULL, False, "[K4] x", TODAY, test="test_node_ready").is_known
+    assert kd.judge([e], ["K4"], PHOTON_FULL, True, "", TODAY, test="test_documented_guide").fixed == [e]
+    assert not kd.judge([e], ["K4"], PHOTON_FULL, True, "", TODAY, test="test_node_ready").fixed
+    f = tmp_path / "kd.yaml"
+    f.write_text("- claim: K4\n  tracker: t\n  reason: r\n  review-by: 2026-12-31\n  test: test_documented_*\n")
+    assert kd.load(f)[0].test == "test_documented_*"
+    assert "test test_documented_*" in kd.load(f)[0].describe()
