@@ -36,15 +36,13 @@ def seed_iso(path: Path, hostname: str, public_key: str) -> None:
     d = path.parent / "seed"
     d.mkdir(exist_ok=True)
     (d / "meta-data").write_text(f"instance-id: {hostname}\nlocal-hostname: {hostname}\n")
-    # locale: false because the minbase image has no locales package. No ssh_pwauth: cloud-init
-    # then leaves sshd's PasswordAuthentication as the image ships it (`ssh_pwauth: false` would
-    # write "no", and the documented `ssh test_user@localhost` password login, R4, could not work).
-    # Root's password stays locked; the forwarded port listens on 127.0.0.1 only.
+    # locale: false because the minbase image has no locales package.
     (d / "user-data").write_text(
         "#cloud-config\n"
         f"hostname: {hostname}\n"
         "locale: false\n"
         "disable_root: false\n"
+        "ssh_pwauth: false\n"
         f"users:\n  - name: root\n    lock_passwd: true\n    ssh_authorized_keys:\n      - {public_key}\n")
     r = subprocess.run(["genisoimage", "-quiet", "-output", str(path), "-volid", "cidata", "-joliet", "-rock",
                         str(d / "user-data"), str(d / "meta-data")], capture_output=True, text=True)

@@ -29,14 +29,6 @@ def test_vm_runs_systemd_with_the_seeded_key_and_hostname(vm):
     assert (r.exit_status, r.stdout, r.stderr) == (4, "out\n", "err\n")
 
 
-def test_vm_seed_leaves_sshd_password_authentication_as_shipped(vm):
-    # The rootless page logs in with `ssh test_user@localhost` and a password (R4): the seed must not
-    # turn password authentication off (cloud-init's `ssh_pwauth: false` would); root stays key-only.
-    effective = vm.run("sshd -T | grep -iE '^(passwordauthentication|permitrootlogin) '").stdout.lower().split("\n")
-    assert "passwordauthentication yes" in effective, effective
-    assert vm.run("passwd -S root").stdout.split()[1] == "L", "root's password must stay locked"
-
-
 def test_vm_base_disk_is_never_written(vm):
     info = vm.run("findmnt -no SOURCE /").stdout.strip()
     assert info == "/dev/vda"
