@@ -12,6 +12,7 @@ import shlex
 import time
 from dataclasses import dataclass
 
+from .errors import CommandTimeout
 from .targets.base import CommandResult
 
 DOCUMENTED_COUNT = 65536
@@ -125,10 +126,18 @@ def authorize_root_key(target, user: str, key: str = KEY_PATH) -> CommandResult:
 
 
 def wait_for_user_daemon(shell: LoginTarget, user: str, timeout: float = 90) -> tuple[bool, str]:
-    """Poll `docker info` in the user's shell until the rootless daemon answers (bounded)."""
+    """Poll `docker info` in the user's shell until the rootless daemon answers, at most `timeout` s.
+
+    On a slow VM one SSH login plus `docker info` can itself take over 30 s: a poll that runs out of
+    time counts as "not answering yet", never as the end of the wait.
+    """
     deadline, last = time.monotonic() + timeout, ""
-    while time.monotonic() < deadline:
-        r = shell.run("docker info --format '{{.ServerVersion}}'", user=user, timeout=30)
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            r = shell.run("docker info --format '{{.ServerVersion}}'", user=user, timeout=max(10, min(60, left)))
+        except CommandTimeout as e:
+            last = str(e)
+            continue
         if r.ok and r.stdout.strip():
             return True, r.stdout.strip()
         last = (r.stdout + r.stderr).strip()

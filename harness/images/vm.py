@@ -31,6 +31,9 @@ class VmImage:
     cached: bool = True
     seconds: float = 0.0
 
+    def __str__(self) -> str:   # the report's `image` property
+        return f"{self.disk} (kernel {self.kernel.name})"
+
 
 def _packages(recipe: Path) -> list[str]:
     return [l.strip() for l in (recipe / "packages.txt").read_text().splitlines()

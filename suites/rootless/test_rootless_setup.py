@@ -120,14 +120,30 @@ def test_setuptool_check_requirements_satisfied(rootless, record_property):
                     f"'[INFO] Requirements are satisfied': {rootless.deviations[0]}\n{t.text()}", pytrace=False)
 
 
+def install_failure(rootless, t) -> str:
+    subids = subid_report(rootless)
+    return f"[R7] `dockerd-rootless-setuptool.sh install`:\n{t.text()}" + (
+        "\nsubordinate ID hazards (newuidmap refuses such maps):\n" + "\n".join(subids) if subids else "")
+
+
+@pytest.mark.claim("R7")
+def test_setuptool_install_succeeds_as_typed(rootless, record_property):
+    """The documented `install` succeeds when run once, as typed (the next test checks the rest of R7)."""
+    rootless.record(record_property)
+    t = rootless.require(rootless.install_stage, "R7")
+    assert t.ok or rootless.install_rerun, install_failure(rootless, t)
+    if rootless.install_rerun:
+        record_property("deviation", rootless.install_rerun)
+        pytest.fail(f"[R7] `dockerd-rootless-setuptool.sh install` exited 1: {rootless.install_rerun}\n{t.text()}",
+                    pytrace=False)
+
+
 @pytest.mark.claim("R7")
 def test_install_and_docker_run_as_user(rootless, record_property):
     rootless.record(record_property)
-    stage = "rootless-install-skip-iptables" if rootless.deviations else "rootless-install"
-    t = rootless.require(stage, "R7")
-    subids = subid_report(rootless)
-    assert t.ok, f"[R7] `dockerd-rootless-setuptool.sh install`:\n{t.text()}" + (
-        "\nsubordinate ID hazards (newuidmap refuses such maps):\n" + "\n".join(subids) if subids else "")
+    # The install that set the daemon up: the documented one, or its re-run (judged by the test above).
+    t = rootless.require(rootless.install_rerun_stage or rootless.install_stage, "R7")
+    assert t.ok, install_failure(rootless, t)
     rootless.require("rootless-after-install", "R7")
     assert rootless.daemon_ready, f"[R7] {rootless.failed}"
     assert rootless.inner is not None, f"[R7] the inner photon image was not loaded: {rootless.failed}"

@@ -1,5 +1,6 @@
 """The suites can fail: a broken target makes the right claims fail, by name; bad input is one line."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,11 +38,16 @@ def test_disabled_docker_unit_fails_d1_and_d2_naming_the_claims(docker_disabled_
     assert count_labelled(docker_client, session).total() == 0
 
 
-def test_suite_run_leaves_nothing_labelled(docker_client):
+def test_suite_run_leaves_nothing_labelled(docker_client, tmp_path):
     session = "selftest-" + new_session_id()
-    r = run_pytest("suites/containers", "--base", "standin", "-k", "engine_is_included", session=session)
+    junit = tmp_path / "junit.xml"
+    r = run_pytest("suites/containers", "--base", "standin", "-k", "engine_is_included", f"--junitxml={junit}",
+                   session=session)
     assert r.returncode == 0, r.stdout[-3000:]
     assert "2 passed" in r.stdout
+    # each test says how long its target took to boot
+    boots = re.findall(r'name="boot" value="target standin-(?:full|minimal)-container: booted in \d+ s"', junit.read_text())
+    assert len(boots) == 2, junit.read_text()[-2000:]
     assert count_labelled(docker_client, session).total() == 0
     # the default report directory, printed at the end of the run
     page = REPO / "out" / "report" / session / "report.html"

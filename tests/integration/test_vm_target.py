@@ -29,6 +29,14 @@ def test_vm_runs_systemd_with_the_seeded_key_and_hostname(vm):
     assert (r.exit_status, r.stdout, r.stderr) == (4, "out\n", "err\n")
 
 
+def test_vm_seed_leaves_sshd_password_authentication_as_shipped(vm):
+    # The rootless page logs in with `ssh test_user@localhost` and a password (R4): the seed must not
+    # turn password authentication off (cloud-init's `ssh_pwauth: false` would); root stays key-only.
+    effective = vm.run("sshd -T | grep -iE '^(passwordauthentication|permitrootlogin) '").stdout.lower().split("\n")
+    assert "passwordauthentication yes" in effective, effective
+    assert vm.run("passwd -S root").stdout.split()[1] == "L", "root's password must stay locked"
+
+
 def test_vm_base_disk_is_never_written(vm):
     info = vm.run("findmnt -no SOURCE /").stdout.strip()
     assert info == "/dev/vda"
@@ -59,3 +67,21 @@ def test_broken_image_fails_within_the_timeout_with_the_console_tail():
     assert time.monotonic() - start < 240 + 60
     assert "last console lines" in str(e.value) and "vdz" in str(e.value), str(e.value)
     assert not reap_vms(session), "a failed boot must clean up after itself"
+
+
+def test_vm_without_cloud_init_gets_the_key_from_a_systemd_credential():
+    # `cloud-init=disabled` makes the stand-in boot as an image without cloud-init (one installed
+    # from Photon's ISO, say): root's key must then come from the SMBIOS credential.
+    image = standin_vm_image("minimal")
+    session = "selftest-" + new_session_id()
+    t = VmTarget(TargetSpec("standin", "minimal", "vm", str(image.disk)), session, image.disk, image.kernel,
+                 image.initrd, kernel_args="cloud-init=disabled", boot_timeout=600).boot()
+    try:
+        assert "disabled" in t.run("cloud-init status").stdout
+        assert t.run("hostname").stdout.strip() != "minimal", "the seed's hostname was applied: cloud-init ran"
+        credential = t.run("cat /run/credentials/@system/ssh.authorized_keys.root").stdout.strip()
+        assert credential == (t.dir / "id.pub").read_text().strip()
+        assert t.run("cat /root/.ssh/authorized_keys").stdout.strip() == credential
+    finally:
+        t.close()
+    assert not reap_vms(session)
