@@ -10,6 +10,10 @@ from harness.targets.base import TargetSpec
 from harness.targets.vm import RUN_DIR, VmTarget, reap_vms
 
 
+# The tests sharing the `vm` fixture stay on one xdist worker, so it boots once (a TCG boot is minutes).
+one_vm = pytest.mark.xdist_group("vm-target-selftest")
+
+
 @pytest.fixture(scope="module")
 def vm():
     image = standin_vm_image("minimal")
@@ -22,6 +26,7 @@ def vm():
     assert not (RUN_DIR / session).exists() or not any((RUN_DIR / session).iterdir()), "the VM left files behind"
 
 
+@one_vm
 def test_vm_runs_systemd_with_the_seeded_key_and_hostname(vm):
     assert vm.run("cat /proc/1/comm").stdout.strip() == "systemd"
     assert vm.run("hostname").stdout.strip() == "minimal"
@@ -29,6 +34,7 @@ def test_vm_runs_systemd_with_the_seeded_key_and_hostname(vm):
     assert (r.exit_status, r.stdout, r.stderr) == (4, "out\n", "err\n")
 
 
+@one_vm
 def test_vm_seed_leaves_sshd_password_authentication_as_shipped(vm):
     # The rootless page logs in with `ssh test_user@localhost` and a password (R4): the seed must not
     # turn password authentication off (cloud-init's `ssh_pwauth: false` would); root stays key-only.
@@ -37,12 +43,14 @@ def test_vm_seed_leaves_sshd_password_authentication_as_shipped(vm):
     assert vm.run("passwd -S root").stdout.split()[1] == "L", "root's password must stay locked"
 
 
+@one_vm
 def test_vm_base_disk_is_never_written(vm):
     info = vm.run("findmnt -no SOURCE /").stdout.strip()
     assert info == "/dev/vda"
     assert (vm.dir / "overlay.qcow2").exists()
 
 
+@one_vm
 def test_vm_interactive_files_and_testinfra(vm):
     s = vm.interactive("bash")
     s.send("tty; echo V$((20+22))V\n")
