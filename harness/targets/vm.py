@@ -14,6 +14,7 @@ live in a run directory named after the session label, so `reap` finds them.
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shlex
@@ -40,7 +41,6 @@ def free_port() -> int:
 
 def key_credential(public_key: str) -> list[str]:
     """QEMU arguments passing `public_key` as root's authorized key through systemd's credentials."""
-    import base64
     value = base64.b64encode(public_key.strip().encode() + b"\n").decode()
     return ["-smbios", f"type=11,value=io.systemd.credential.binary:ssh.authorized_keys.root={value}"]
 
