@@ -27,9 +27,15 @@ def start_run(session: str, tmp_path: Path, workers: int) -> subprocess.Popen:
             "--report-dir", str(tmp_path / "report"), "-n", str(workers)]
     env = dict(os.environ, PHOTON_HARNESS_SESSION=session)
     log = open(tmp_path / "run.log", "w")
-    # Own process group: the test can always kill the whole run in its cleanup.
+    # Own process group: the test can always kill the whole run in its cleanup. SIGINT back to its
+    # default in the child: started from a background shell (as CI is), it inherits SIGINT ignored,
+    # and Python then installs no KeyboardInterrupt handler, so the run would not see the signal at all.
     return subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=default_sigint)
+
+
+def default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_labelled_container(client, session: str, proc: subprocess.Popen, log: Path) -> None:
