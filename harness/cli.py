@@ -35,6 +35,12 @@ def cmd_images(args) -> int:
     return 0
 
 
+def cmd_standin_ova(args) -> int:
+    from .images.vm import standin_ova
+    print(standin_ova(args.flavor))
+    return 0
+
+
 def cmd_reap(args) -> int:
     from .cleanup import parse_age, reap
     from .host import docker_client
@@ -84,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--flavor", default="full,minimal", help="comma list: full, minimal")
     i.add_argument("--image", default="photon:5.0", help="the Photon image the photon recipes build FROM")
     i.set_defaults(func=cmd_images)
+    o = sub.add_parser("standin-ova", help="build (or find cached) the stand-in as a bootable OVA; prints its path")
+    o.add_argument("--flavor", default="full", choices=["full", "minimal"])
+    o.set_defaults(func=cmd_standin_ova)
     c = sub.add_parser("claims", help="list the documented claims, or --sync them from claims.md")
     c.add_argument("--sync", metavar="CLAIMS_MD", help="regenerate harness/data/claims.json from this file")
     c.set_defaults(func=cmd_claims)

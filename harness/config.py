@@ -37,9 +37,9 @@ def parse_pairs(values: list[str], what: str, keys: tuple[str, ...] | None = Non
 
 @dataclass
 class RunConfig:
-    base: str                       # resolved: photon | standin
-    base_requested: str             # photon | standin | auto
-    base_reason: str                # why this base (shown first in the run and in the report)
+    base: str                       # the recipes the harness builds: photon | standin
+    base_requested: str             # photon | standin | auto; photon or standin is also what every target must be
+    base_reason: str                # why these recipes (shown first in the run and in the report)
     photon_image: str
     flavors: list[str]
     backends: list[str]
@@ -52,13 +52,38 @@ class RunConfig:
 
     @property
     def is_standin(self) -> bool:
+        """The harness builds stand-in recipes (and may substitute stand-in inner images)."""
         return self.base == "standin"
 
+    @property
+    def expected_base(self) -> str:
+        """What every target must turn out to be ("" with --base auto: whatever it is)."""
+        return "" if self.base_requested == "auto" else self.base_requested
+
+    def source(self, flavor: str, backend: str) -> str:
+        """Where a target comes from: the user's image, disk or host ("user"), else the harness's recipe."""
+        if backend == "ssh" or (backend == "vm" and flavor in self.vm_images) or \
+                (backend == "container" and flavor in self.target_images):
+            return "user"
+        return self.base
+
     def banner(self) -> str:
-        if self.is_standin:
-            return (f"photon-harness: base=standin ({self.base_reason}). STAND-IN RUN: Debian bookworm "
-                    "targets, a self-test of the suites, NOT evidence about Photon OS.")
-        return f"photon-harness: base=photon, image {self.photon_image} ({self.base_reason})"
+        """The first line of a run: what is built, what is given. What each target is comes after boot."""
+        plan = []
+        for backend in self.backends:
+            for flavor in self.flavors:
+                src = self.source(flavor, backend)
+                given = {"vm": self.vm_images.get(flavor), "container": self.target_images.get(flavor),
+                         "ssh": self.host_url}.get(backend)
+                plan.append(f"{flavor}/{backend}: " + (f"{given} (as given; what it is is read after boot)"
+                                                       if src == "user" else f"{src} recipe"))
+        recipes = any(self.source(f, b) != "user" for b in self.backends for f in self.flavors)
+        head = f"photon-harness: recipes={self.base} ({self.base_reason})" if recipes else "photon-harness:"
+        if self.expected_base:
+            head += f"; every target must be {self.expected_base}"
+        warn = (" STAND-IN targets are Debian bookworm, a self-test of the suites, NOT evidence about Photon OS."
+                if recipes and self.is_standin else "")
+        return f"{head}; targets: {'; '.join(plan)}.{warn}"
 
 
 def image_available(client, ref: str) -> tuple[bool, str]:
@@ -106,15 +131,21 @@ def resolve(client, base: str, image: str | None, flavors: str, backends: str,
         ok, why = image_available(client, ref)
         if not ok:
             raise HarnessError(f"image {ref!r} {why}")
+    # The Photon image is needed only where the harness builds a container target from a recipe;
+    # a VM disk or a host the user names never needs it.
+    recipe_containers = "container" in be and any(f not in targets for f in fl)
     if base == "auto":
         ok, why = image_available(client, photon_image)
         resolved, reason = ("photon", f"auto: {photon_image} {why}") if ok else \
             ("standin", f"auto: {photon_image} {why}")
     elif base == "photon":
-        ok, why = image_available(client, photon_image)
-        if not ok:
-            raise HarnessError(f"--base photon: image {photon_image!r} {why}")
-        resolved, reason = "photon", f"requested; {photon_image} {why}"
+        if recipe_containers:
+            ok, why = image_available(client, photon_image)
+            if not ok:
+                raise HarnessError(f"--base photon: image {photon_image!r} {why}")
+            resolved, reason = "photon", f"requested; {photon_image} {why}"
+        else:
+            resolved, reason = "photon", "requested; no container recipe needed"
     else:
         resolved, reason = "standin", "requested"
     if resolved == "photon" and "vm" in be:

@@ -33,6 +33,7 @@ HOST_PACKAGES = {
     "qemu-img": "qemu-utils",
     "genisoimage": "genisoimage",
     "ssh-keygen": "openssh-client",
+    "grub-mkimage": "grub-pc-bin",   # the bootable stand-in disk (its OVA): GRUB's BIOS boot and core images
 }
 
 # Capability names by number (linux/capability.h), as runc spells them.

@@ -9,6 +9,7 @@ File format (YAML list), every key required except `target` and `test`:
 
     - claim: D1
       target: {base: photon, version: "5.0", flavor: full}   # fnmatch patterns; absent = any
+                   # base and version as read from the target (os-release): photon|standin|other, VERSION_ID
       tracker: https://github.com/vmware/photon/issues/NNNN
       reason: Photon 5.0 presets disable docker.service
       review-by: 2027-03-31
@@ -134,10 +135,3 @@ def judge(entries: list[KnownDifference], test_claims: list[str], target: dict, 
         v.known = [e for es in live.values() for e in es]
     return v
 
-
-def target_version(base: str, photon_image: str) -> str:
-    """The Photon version a target runs: the tag of the Photon image; the stand-in has none."""
-    if base != "photon":
-        return base
-    name = photon_image.rsplit("/", 1)[-1]
-    return name.partition(":")[2] or "latest"

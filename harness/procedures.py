@@ -10,6 +10,7 @@ A procedure file is YAML:
             user: root                      # default root
             timeout: 60                     # seconds, default 60
             claims: [D3]                    # at least one known claim ID
+            photon-only: true               # Photon's own tooling (tdnf): not applied on other systems
             expect:
               exit: 0                       # an int or a list of ints, default 0
               stdout: {regex: "..."}        # or {literal: "..."}; stderr likewise
@@ -28,7 +29,7 @@ from .claims import registry
 from .errors import HarnessError
 from .targets.base import CommandResult
 
-STEP_KEYS = {"name", "run", "user", "timeout", "claims", "expect"}
+STEP_KEYS = {"name", "run", "user", "timeout", "claims", "expect", "photon-only"}
 EXPECT_KEYS = {"exit", "stdout", "stderr"}
 
 
@@ -61,6 +62,7 @@ class Step:
     stderr: OutputExpectation | None = None
     name: str = ""
     where: str = ""          # file:line, for messages
+    photon_only: bool = False  # Photon's own tooling: applies to Photon targets (and the stand-in's adapters)
 
 
 @dataclass(frozen=True)
@@ -94,13 +96,16 @@ class Transcript:
     procedure: Procedure
     target: str
     outcomes: list[StepOutcome] = field(default_factory=list)
+    not_applied: list[Step] = field(default_factory=list)   # Photon-only steps on a target that is not Photon
 
     @property
     def ok(self) -> bool:
-        return all(o.ok for o in self.outcomes) and len(self.outcomes) == len(self.procedure.steps)
+        return all(o.ok for o in self.outcomes) and \
+            len(self.outcomes) + len(self.not_applied) == len(self.procedure.steps)
 
     def text(self) -> str:
         parts = [f"procedure {self.procedure.name} on {self.target}"]
+        parts += [f"(not applied: `{s.run}` is Photon-only and this target is not Photon)" for s in self.not_applied]
         for o in self.outcomes:
             parts.append(o.result.transcript())
             parts += [f"  !! {p}" for p in o.problems]
@@ -183,6 +188,11 @@ def _step(path, node, index) -> Step:
     kw = {}
     if "user" in fields:
         kw["user"] = _scalar(path, fields["user"][1], "user", str)
+    if "photon-only" in fields:
+        value = yaml.safe_load(yaml.serialize(fields["photon-only"][1]))
+        if not isinstance(value, bool):
+            raise _err(path, fields["photon-only"][1], f"photon-only must be true or false, got {value!r}")
+        kw["photon_only"] = value
     if "name" in fields:
         kw["name"] = _scalar(path, fields["name"][1], "name", str)
     if "timeout" in fields:
@@ -252,10 +262,18 @@ def check_step(step: Step, result: CommandResult) -> list[str]:
     return problems
 
 
-def apply(procedure: Procedure, target, on_step=None, stop_on_failure: bool = True) -> Transcript:
-    """Run every step on `target`; raise StepFailed at the first step that deviates."""
+def apply(procedure: Procedure, target, on_step=None, stop_on_failure: bool = True,
+          photon_tooling: bool = True) -> Transcript:
+    """Run every step on `target`; raise StepFailed at the first step that deviates.
+
+    photon_tooling=False (a target that is neither Photon nor the stand-in with its adapters):
+    Photon-only steps are not run, and the transcript lists them as not applied.
+    """
     transcript = Transcript(procedure, getattr(target.spec, "id", str(target)))
     for step in procedure.steps:
+        if step.photon_only and not photon_tooling:
+            transcript.not_applied.append(step)
+            continue
         user = None if step.user == "root" else step.user
         result = target.run(step.run, user=user, timeout=step.timeout)
         result.user = step.user

@@ -30,10 +30,12 @@ NO_TARGET = "(no target)"
 @dataclass(frozen=True)
 class TargetInfo:
     id: str
-    base: str = ""
+    base: str = ""       # what the target is, read from it after boot: photon | standin | other; "" = not booted
     flavor: str = ""
     backend: str = ""
     image: str = ""
+    source: str = ""     # where it came from: the harness's photon or standin recipe, or the user's (user)
+    os: str = ""         # what it is, in words (version, build, PRETTY_NAME)
 
 
 @dataclass
@@ -64,14 +66,35 @@ class Cell:
 @dataclass
 class RunInfo:
     session: str
-    banner: str
-    is_standin: bool
+    plan: str                       # the run's first line: recipes and the targets as given
     started: str = ""
     finished: str = ""
     command: str = ""
     known_differences_file: str = ""
     outcome: str = ""               # how the run ended: completed, interrupted, ...
     directory: str = ""             # where the report is written (attachments link relative to it)
+
+
+def identity_banner(targets: list[TargetInfo]) -> tuple[str, str]:
+    """The banner, from what each target turned out to be: (text, 'standin' for red | 'photon')."""
+    # Columns of another kind (the distributed-build rehearsal) carry their own label.
+    read = [t for t in targets if t.base in ("photon", "standin", "other") and t.id != NO_TARGET]
+    if not read:
+        return ("No target was booted and identified in this run: its verdicts are not evidence about a "
+                "Photon OS image.", "standin")
+    by = {b: [t.id for t in read if t.base == b] for b in ("photon", "standin", "other")}
+    if len(by["standin"]) == len(read):
+        return ("STAND-IN RUN: every target is the photon-harness stand-in (Debian bookworm), a self-test "
+                "of the suites, NOT evidence about Photon OS.", "standin")
+    if len(by["photon"]) == len(read):
+        return "Photon OS targets: " + "; ".join(f"{t.id} = {t.os}" for t in read) + ".", "photon"
+    not_photon = [f"{t.id} ({t.os})" for t in read if t.base != "photon"]
+    text = ("NOT Photon OS: " + "; ".join(not_photon) + ". Results on these targets are NOT evidence about "
+            "Photon OS.")
+    if by["photon"]:
+        text = "MIXED RUN. " + text + " Photon OS: " + "; ".join(
+            f"{t.id} ({t.os})" for t in read if t.base == "photon") + "."
+    return text, "standin"
 
 
 def worst(outcomes) -> str:
@@ -126,7 +149,14 @@ def build(claims: list[Claim], planned: list[TargetInfo], results: list[TestResu
 # -- rendering -------------------------------------------------------------------
 
 def _target_label(t: TargetInfo) -> str:
-    return t.id if t.id == NO_TARGET else f"{t.flavor or '?'} / {t.base or '?'} / {t.backend or '?'}"
+    if t.id == NO_TARGET:
+        return t.id
+    label = f"{t.flavor or '?'} / {t.base or 'not booted'} / {t.backend or '?'}"
+    return label if t.base in ("photon", "") else label + " (NOT Photon)"
+
+
+def _source_label(source: str) -> str:
+    return {"user": "as given by the user", "": ""}.get(source, f"harness {source} recipe")
 
 
 def _cell_detail(result: TestResult) -> str:
@@ -162,7 +192,7 @@ th{background:#f3f3f5} td.claimtext{max-width:520px;font-size:13px}
 .passed{background:#cdeccf} .skipped{background:#e8e8e8} .notcovered{background:#fff;color:#888;font-style:italic}
 pre{white-space:pre-wrap;word-break:break-word;background:#f7f7f9;border:1px solid #e1e1e8;padding:8px;font-size:12px;margin:4px 0;max-height:420px;overflow:auto}
 .side{display:grid;grid-template-columns:1fr 1fr;gap:12px} .side h4{margin:2px 0;font-size:13px}
-.meta td:first-child{font-weight:600} a{color:#1a56c7} .small{font-size:12px;color:#555}
+.notphoton{background:#fde2e1;font-weight:600} .meta td:first-child{font-weight:600} a{color:#1a56c7} .small{font-size:12px;color:#555}
 """
 
 
@@ -178,10 +208,12 @@ def render_html(m: Matrix, run: RunInfo) -> str:
     e = html.escape
     counts = m.counts()
     covered = m.covered_claims()
+    banner, kind = identity_banner(m.targets)
     out = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
            f"<title>Photon OS conformance report {e(run.session)}</title><style>{CSS}</style></head><body>",
            "<h1>Photon OS conformance report</h1>",
-           f"<div class='banner {'standin' if run.is_standin else 'photon'}'>{e(run.banner)}</div>",
+           f"<div class='banner {kind}'>{e(banner)}</div>",
+           f"<p class='small'>{e(run.plan)}</p>",
            "<table class='meta'>",
            f"<tr><td>Session</td><td>{e(run.session)}</td></tr>",
            f"<tr><td>Started / finished</td><td>{e(run.started)} / {e(run.finished)} ({e(run.outcome)})</td></tr>",
@@ -190,10 +222,12 @@ def render_html(m: Matrix, run: RunInfo) -> str:
            f"<tr><td>Claims checked by this run</td><td>{len(covered)} of {len(m.claims)}</td></tr>",
            "<tr><td>Cells</td><td>" + ", ".join(f"{e(s)}: {counts[s]}" for s in STATES) + "</td></tr>",
            "</table>"]
-    out.append("<h2>Targets</h2><table><tr><th>Target</th><th>Base</th><th>Flavour</th><th>Backend</th>"
-               "<th>Image</th></tr>")
+    out.append("<h2>Targets</h2><table><tr><th>Target</th><th>What it is (read from it)</th><th>Flavour</th>"
+               "<th>Backend</th><th>Source</th><th>Image</th></tr>")
     for t in m.targets:
-        out.append(f"<tr><td>{e(t.id)}</td><td>{e(t.base)}</td><td>{e(t.flavor)}</td><td>{e(t.backend)}</td>"
+        what = t.os or "(not booted in this run: not identified)"
+        out.append(f"<tr><td>{e(t.id)}</td><td class='{'' if t.base in ('photon', '') else 'notphoton'}'>{e(what)}"
+                   f"</td><td>{e(t.flavor)}</td><td>{e(t.backend)}</td><td>{e(_source_label(t.source))}</td>"
                    f"<td><code>{e(t.image or '(not booted in this run)')}</code></td></tr>")
     out.append("</table>")
     inner = m.inner_images()
@@ -260,16 +294,17 @@ def _md_escape(text: str) -> str:
 def render_markdown(m: Matrix, run: RunInfo) -> str:
     counts = m.counts()
     lines = ["# Photon OS conformance report", "",
-             f"> **{run.banner}**", "",
+             f"> **{identity_banner(m.targets)[0]}**", "", run.plan, "",
              f"- Session: `{run.session}`",
              f"- Started / finished: {run.started} / {run.finished} ({run.outcome})",
              f"- Command: `{run.command}`",
              f"- Known differences file: {run.known_differences_file or '(none)'}",
              f"- Claims checked by this run: {len(m.covered_claims())} of {len(m.claims)}",
              "- Cells: " + ", ".join(f"{s}: {counts[s]}" for s in STATES), "",
-             "## Targets", "", "| Target | Base | Flavour | Backend | Image |", "|---|---|---|---|---|"]
-    lines += [f"| {t.id} | {t.base} | {t.flavor} | {t.backend} | `{t.image or '(not booted in this run)'}` |"
-              for t in m.targets]
+             "## Targets", "", "| Target | What it is (read from it) | Flavour | Backend | Source | Image |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {t.id} | {t.os or '(not booted in this run: not identified)'} | {t.flavor} | {t.backend} | "
+              f"{_source_label(t.source)} | `{t.image or '(not booted in this run)'}` |" for t in m.targets]
     lines += ["", "## Inner-image substitutions", ""]
     lines += [f"- `{i}`" for i in m.inner_images()] or ["None recorded in this run."]
     lines += ["", "## Matrix", "",
@@ -305,7 +340,7 @@ def write(directory: Path, m: Matrix, run: RunInfo) -> Path:
     run.directory = str(directory)
     (directory / "report.md").write_text(render_markdown(m, run))
     (directory / "results.json").write_text(json.dumps(
-        {"run": asdict(run), "targets": [asdict(t) for t in m.targets],
+        {"run": dict(asdict(run), banner=identity_banner(m.targets)[0]), "targets": [asdict(t) for t in m.targets],
          "results": [asdict(r) for r in m.results],
          "matrix": {c.id: {t.id: cell.state for t, cell in zip(m.targets, cells)} for c, cells in m.rows()}},
         indent=1) + "\n")

@@ -11,6 +11,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
@@ -83,6 +84,126 @@ def standin_vm_image(flavor: str, say=print) -> VmImage:
         return VmImage(disk, out / "vmlinuz", out / "initrd.img", False, time.monotonic() - start)
 
 
+# -- a bootable stand-in disk, packed as an OVA: the path a user's Photon OVA takes -----------
+
+OVA_FORMAT = 1          # bump when the disk layout below changes: the cached OVA is rebuilt
+SECTOR = 512
+PARTITION_START = 2048  # 1 MiB: GRUB's core image lives in the gap before it, as grub-install puts it
+GRUB_DIR = Path("/usr/lib/grub/i386-pc")
+# Built into GRUB's core image, so the disk needs no module directory: read the MBR partition and
+# ext4, find the root by its label, show the menu on the serial console, load Linux.
+GRUB_MODULES = ["biosdisk", "part_msdos", "ext2", "search", "search_label", "normal", "configfile",
+                "linux", "echo", "test", "serial", "terminal"]
+
+
+def mbr(boot_code: bytes, sectors: int) -> bytes:
+    """Sector 0: GRUB's boot code, then one bootable Linux partition from PARTITION_START to the end."""
+    entry = (b"\x80" + b"\xfe\xff\xff" + b"\x83" + b"\xfe\xff\xff"     # active; CHS unused (LBA only)
+             + PARTITION_START.to_bytes(4, "little") + sectors.to_bytes(4, "little"))
+    return boot_code[:440] + b"\0" * 6 + entry + b"\0" * 48 + b"\x55\xaa"
+
+
+def standin_bootable_disk(image: VmImage, out: Path) -> None:
+    """A raw disk with an MBR, GRUB in the gap and the stand-in's root file system as partition 1.
+
+    Made from the flavour's qcow2 (a bare ext4 file system, whose /boot/grub/grub.cfg the recipe
+    writes) with no loop device, no mount and no root: the file system is copied in at its offset,
+    the partition table written by hand, GRUB's core image made by grub-mkimage.
+    """
+    if not (GRUB_DIR / "boot.img").exists():
+        raise HarnessError(f"{GRUB_DIR} is missing: install Debian's grub-pc-bin (photon-harness doctor --fix)")
+    fs = out.with_suffix(".fs.raw")
+    core = out.with_suffix(".core.img")
+    try:
+        _run(["qemu-img", "convert", "-O", "raw", str(image.disk), str(fs)], 600, "qemu-img convert (raw)")
+        _run(["grub-mkimage", "-O", "i386-pc", "-d", str(GRUB_DIR), "-o", str(core),
+              "-p", "(hd0,msdos1)/boot/grub", *GRUB_MODULES], 120, "grub-mkimage")
+        gap = (PARTITION_START - 1) * SECTOR
+        if core.stat().st_size > gap:
+            raise InfrastructureError(f"GRUB's core image ({core.stat().st_size} bytes) does not fit in {gap}")
+        sectors = fs.stat().st_size // SECTOR
+        with open(out, "wb") as f:
+            f.write(mbr((GRUB_DIR / "boot.img").read_bytes(), sectors))
+            f.write(core.read_bytes())
+            f.truncate((PARTITION_START + sectors) * SECTOR)
+        # conv=sparse: the file system's unused blocks stay holes (the 6 GiB disk holds ~1 GiB).
+        _run(["dd", f"if={fs}", f"of={out}", "bs=1M", f"seek={PARTITION_START * SECTOR // 2**20}",
+              "conv=sparse,notrunc", "status=none"], 600, "dd (file system into partition 1)")
+    finally:
+        fs.unlink(missing_ok=True)
+        core.unlink(missing_ok=True)
+
+
+def ovf(name: str, vmdk: Path, capacity: int) -> str:
+    """A minimal OVF 1.0 descriptor: one VM, 2 CPUs, 1 GiB, one disk (what an OVA import needs)."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"
+  xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData"
+  xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData">
+  <References><File ovf:id="file1" ovf:href="{vmdk.name}" ovf:size="{vmdk.stat().st_size}"/></References>
+  <DiskSection><Info>Virtual disks</Info>
+    <Disk ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:capacity="{capacity}"
+      ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>
+  </DiskSection>
+  <NetworkSection><Info>Networks</Info><Network ovf:name="nat"><Description>NAT</Description></Network></NetworkSection>
+  <VirtualSystem ovf:id="{name}">
+    <Info>photon-harness stand-in: Debian bookworm, NOT Photon OS</Info>
+    <Name>{name}</Name>
+    <OperatingSystemSection ovf:id="96"><Info>Guest OS</Info><Description>Debian 12 (64-bit)</Description></OperatingSystemSection>
+    <VirtualHardwareSection><Info>Virtual hardware</Info>
+      <System><vssd:ElementName>Virtual Hardware Family</vssd:ElementName><vssd:InstanceID>0</vssd:InstanceID>
+        <vssd:VirtualSystemType>vmx-13</vssd:VirtualSystemType></System>
+      <Item><rasd:ElementName>2 virtual CPUs</rasd:ElementName><rasd:InstanceID>1</rasd:InstanceID>
+        <rasd:ResourceType>3</rasd:ResourceType><rasd:VirtualQuantity>2</rasd:VirtualQuantity></Item>
+      <Item><rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits><rasd:ElementName>1024 MB of memory</rasd:ElementName>
+        <rasd:InstanceID>2</rasd:InstanceID><rasd:ResourceType>4</rasd:ResourceType>
+        <rasd:VirtualQuantity>1024</rasd:VirtualQuantity></Item>
+      <Item><rasd:ElementName>SCSI controller</rasd:ElementName><rasd:InstanceID>3</rasd:InstanceID>
+        <rasd:ResourceSubType>lsilogic</rasd:ResourceSubType><rasd:ResourceType>6</rasd:ResourceType></Item>
+      <Item><rasd:AddressOnParent>0</rasd:AddressOnParent><rasd:ElementName>disk0</rasd:ElementName>
+        <rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource><rasd:InstanceID>4</rasd:InstanceID>
+        <rasd:Parent>3</rasd:Parent><rasd:ResourceType>17</rasd:ResourceType></Item>
+      <Item><rasd:AutomaticAllocation>true</rasd:AutomaticAllocation><rasd:Connection>nat</rasd:Connection>
+        <rasd:ElementName>ethernet0</rasd:ElementName><rasd:InstanceID>5</rasd:InstanceID>
+        <rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType><rasd:ResourceType>10</rasd:ResourceType></Item>
+    </VirtualHardwareSection>
+  </VirtualSystem>
+</Envelope>
+"""
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def standin_ova(flavor: str = "full", say=print) -> Path:
+    """The stand-in as a bootable OVA (ovf, streamOptimized vmdk, SHA256 manifest), cached beside its qcow2."""
+    image = standin_vm_image(flavor, say)
+    out = image.disk.parent / f"{flavor}-bootable-v{OVA_FORMAT}.ova"
+    with build_lock(f"ova-{image.disk.parent.name}-{flavor}"):
+        if out.exists():
+            return out
+        start = time.monotonic()
+        name = f"photon-harness-standin-{flavor}"
+        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+            raw, vmdk = Path(tmp) / "disk.raw", Path(tmp) / f"{name}-disk1.vmdk"
+            standin_bootable_disk(image, raw)
+            _run(["qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized",
+                  str(raw), str(vmdk)], 1800, "qemu-img convert (vmdk)")
+            descriptor = Path(tmp) / f"{name}.ovf"
+            descriptor.write_text(ovf(name, vmdk, raw.stat().st_size))
+            manifest = Path(tmp) / f"{name}.mf"
+            manifest.write_text("".join(f"SHA256({p.name})= {_sha256(p)}\n" for p in (descriptor, vmdk)))
+            partial = out.with_suffix(".partial")
+            with tarfile.open(partial, "w", format=tarfile.USTAR_FORMAT) as ova:   # the descriptor first
+                for p in (descriptor, vmdk, manifest):
+                    ova.add(p, arcname=p.name)
+            partial.rename(out)
+        say(f"built the bootable stand-in OVA {out} in {time.monotonic() - start:.0f}s")
+        return out
+
+
 def prepare_disk(path: str, say=print) -> Path:
     """A user's Photon disk as qcow2: qcow2 as is; raw (GCE disk.raw) and OVA (its vmdk) converted once."""
     src = Path(path)
@@ -90,7 +211,6 @@ def prepare_disk(path: str, say=print) -> Path:
         raise HarnessError(f"VM image {path!r} does not exist")
     fmt = subprocess.run(["qemu-img", "info", "--output=json", str(src)], capture_output=True, text=True)
     if src.suffix == ".ova":
-        import tarfile
         with tarfile.open(src) as ova:
             vmdks = [m for m in ova.getmembers() if m.name.endswith(".vmdk")]
             if not vmdks:

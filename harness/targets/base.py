@@ -29,15 +29,19 @@ class CommandResult:
 
 @dataclass(frozen=True)
 class TargetSpec:
-    """What to boot: the same spec names a target in ids, groups and the report."""
-    base: str          # photon | standin
+    """What to boot: the same spec names a target in ids, groups and the report.
+
+    `source` says where it comes from, not what it is: what a target is (Photon, the
+    stand-in, another system) is read from it after boot (identity.py).
+    """
+    source: str        # photon | standin (the harness's recipes) | user (an image, disk or host given)
     flavor: str        # full | minimal
-    backend: str       # container (vm, ssh later)
+    backend: str       # container | vm | ssh
     image: str = ""    # the image booted (filled in once built)
 
     @property
     def id(self) -> str:
-        return f"{self.base}-{self.flavor}-{self.backend}"
+        return f"{self.source}-{self.flavor}-{self.backend}"
 
 
 class PtySession:

@@ -11,8 +11,24 @@ Name=en* eth*
 DHCP=yes
 NET
 ln -sf /lib/systemd/system/systemd-networkd.service "$root/etc/systemd/system/multi-user.target.wants/systemd-networkd.service"
-# The root file system is the whole virtio disk (direct kernel boot, no partitions).
-echo "/dev/vda / ext4 defaults 0 1" > "$root/etc/fstab"
+# The root file system by its label (mkfs.ext4 -L root): the whole virtio disk when booted with the
+# harness's kernel, the first partition of the bootable disk (standin_bootable_disk in harness/images/vm.py).
+echo "LABEL=root / ext4 defaults 0 1" > "$root/etc/fstab"
+# GRUB's menu for the bootable disk (an OVA, as Photon ships): its own bootloader, its kernel, on the
+# serial console; cgroup v2 as the direct-kernel stand-in VM gets it from the harness.
+kernel=$(cd "$root/boot" && ls vmlinuz-* | sort | tail -n 1)
+mkdir -p "$root/boot/grub"
+cat > "$root/boot/grub/grub.cfg" <<GRUB
+serial --unit=0 --speed=115200
+terminal_input serial console
+terminal_output serial console
+set timeout=0
+menuentry "photon-harness stand-in (Debian bookworm, not Photon OS)" {
+  search --no-floppy --label root --set=root
+  linux /boot/$kernel root=LABEL=root rw console=ttyS0 systemd.unified_cgroup_hierarchy=1
+  initrd /boot/initrd.img-${kernel#vmlinuz-}
+}
+GRUB
 # cloud-init: only the NoCloud seed, never a network metadata service.
 mkdir -p "$root/etc/cloud/cloud.cfg.d"
 echo "datasource_list: [ NoCloud, None ]" > "$root/etc/cloud/cloud.cfg.d/90-photon-harness.cfg"

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import pytest
 
-# The report's column of each kind of evidence: (target id, flavor, base, backend); its header
-# reads "flavor / base / backend".
-REHEARSAL = ("distributed-build rehearsal", "rehearsed", "synthetic packages", "kind")
-PHOTON = ("photon make distributed-build", "verified on Photon", "photon", "kind")
+# The report's column of each kind of evidence: (target id, flavor, base, backend, what it is); its
+# header reads "flavor / base / backend".
+REHEARSAL = ("distributed-build rehearsal", "rehearsed", "synthetic packages", "kind",
+             "Photon's distributed-build topology with the harness's scheduler and synthetic packages")
+PHOTON = ("photon make distributed-build", "verified on Photon", "photon", "kind",
+          "Photon's own make distributed-build (--photon-src)")
 
 
 NEEDS_PHOTON = ("needs --photon-src PATH (a vmware/photon checkout) to run Photon's own `make distributed-build`; "
@@ -25,8 +27,9 @@ NEEDS_PHOTON = ("needs --photon-src PATH (a vmware/photon checkout) to run Photo
 def pytest_runtest_setup(item):
     """Before any fixture (a skip in one still lands in the right column)."""
     photon = item.path.name == "test_photon_build.py"
-    target, flavor, base, backend = PHOTON if photon else REHEARSAL
-    item.user_properties += [("target", target), ("flavor", flavor), ("base", base), ("backend", backend)]
+    target, flavor, base, backend, what = PHOTON if photon else REHEARSAL
+    item.user_properties += [("target", target), ("flavor", flavor), ("base", base), ("backend", backend),
+                             ("os", what)]
     if photon and not item.config.getoption("photon_src"):
         pytest.skip(NEEDS_PHOTON)  # here, not in a fixture: session fixtures (the cluster) would come first
 

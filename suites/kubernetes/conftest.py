@@ -23,15 +23,15 @@ FULL_ONLY = ("the Containers page documents Kubernetes for the full flavour only
 @pytest.fixture(scope="session")
 def k8s_image(request, run_config, target_spec, target_image):
     spec = target_spec
-    if spec.backend == "vm" and spec.base == "standin":
+    if spec.backend == "vm" and spec.source == "standin":
         pytest.skip("the stand-in VM disk has no Kubernetes layer (images/kubernetes is built for container "
                     "targets); run the Kubernetes suite with --backend container, or on a Photon VM disk")
-    if spec.backend != "container" or spec.flavor != "full" or spec.flavor in run_config.target_images:
+    if spec.backend != "container" or spec.flavor != "full" or spec.source == "user":
         return target_image
     from harness.images.kubernetes import KubernetesBinariesMissing, kubernetes_image
     client = request.getfixturevalue("docker_client")
     try:
-        return kubernetes_image(client, spec.base, target_image).tag
+        return kubernetes_image(client, spec.source, target_image).tag
     except KubernetesBinariesMissing as e:
         pytest.skip(str(e))
 

@@ -33,6 +33,9 @@ def test_newuidmap_and_newgidmap_installed(rootless, record_property):
 @pytest.mark.claim("R3")
 def test_prerequisite_packages_install(rootless, record_property):
     t = rootless.require("rootless-prerequisites", "R3")
+    if t.not_applied:
+        pytest.skip(f"R3 is about Photon's tdnf; this target is {rootless.target.identity.describe()}, so the "
+                    f"documented tdnf installs were not applied (the rest of the set-up ran without them)")
     tdnf = [o for o in t.outcomes if o.step.run.startswith("tdnf ")]
     assert len(tdnf) == 2 and all(o.ok for o in tdnf), f"[R3] documented tdnf installs failed:\n{t.text()}"
     if any("stand-in" in o.result.stderr for o in tdnf):

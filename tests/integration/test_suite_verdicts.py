@@ -121,13 +121,13 @@ def test_known_differences_are_reported_not_hidden(docker_disabled_full_image, d
         assert "EXPIRED known difference" in out and any("review date" in n for n in status["notes"])
         # the failure carries its diagnostics: the target's journal and the daemon log
         attached = status["attachments"]
-        assert any("journal-standin-full-container" in a for a in attached), status
+        assert any("journal-user-full-container" in a for a in attached), status
         assert any("docker-daemon-log" in a for a in attached), status
         journal = next(a for a in attached if "journal-" in a)
         assert "systemd" in Path(journal).read_text()
         allure_names = {a["name"] for f in (tmp_path / "allure").glob("*-result.json")
                         for a in json.loads(f.read_text()).get("attachments", [])}
-        assert {"journal-standin-full-container", "docker-daemon-log"} <= allure_names, allure_names
+        assert {"journal-user-full-container", "docker-daemon-log"} <= allure_names, allure_names
     # JUnit from the xdist controller carries the claim and target properties of every test
     cases = ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
     props = {c.get("name"): {p.get("name"): p.get("value") for p in c.iter("property")} for c in cases}

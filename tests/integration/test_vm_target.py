@@ -1,4 +1,5 @@
 """The VM target on real QEMU (TCG here): boot with a cloud-init seed, SSH, the Target protocol, failures."""
+import json
 import time
 
 import pytest
@@ -8,6 +9,8 @@ from harness.errors import InfrastructureError
 from harness.images.vm import standin_vm_image
 from harness.targets.base import TargetSpec
 from harness.targets.vm import RUN_DIR, VmTarget, reap_vms
+
+from .test_suite_verdicts import run_pytest
 
 
 # The tests sharing the `vm` fixture stay on one xdist worker, so it boots once (a TCG boot is minutes).
@@ -93,3 +96,37 @@ def test_vm_without_cloud_init_gets_the_key_from_a_systemd_credential():
     finally:
         t.close()
     assert not reap_vms(session)
+
+
+def _ssh_run(vm, tmp_path, *extra):
+    """D1 through --backend ssh against this VM, as a user points the harness at a host they have."""
+    report = tmp_path / f"report{len(list(tmp_path.iterdir()))}"
+    r = run_pytest("suites/containers", "--backend", "ssh", "--host", f"ssh://root@127.0.0.1:{vm.port}",
+                   "--ssh-key", str(vm.dir / "id"), "--flavor", "minimal", "-k", "enabled_by_default",
+                   "--report-dir", str(report), *extra, timeout=600)
+    data = json.loads((report / "results.json").read_text()) if (report / "results.json").exists() else {}
+    return r, data
+
+
+@one_vm
+def test_an_ssh_target_is_labelled_by_its_os_release(vm, tmp_path):
+    r, data = _ssh_run(vm, tmp_path)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    [target] = data["targets"]
+    assert (target["id"], target["base"]) == ("user-minimal-ssh", "standin"), target
+    assert data["run"]["banner"].startswith("STAND-IN RUN")
+    # Without the stand-in's marker it is just another Debian host: not Photon, and said so.
+    assert vm.run("mv /etc/photon-harness/standin /etc/photon-harness/standin.off").ok
+    try:
+        r, data = _ssh_run(vm, tmp_path)
+        assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+        [target] = data["targets"]
+        assert target["base"] == "other" and target["os"] == "not Photon OS: Debian GNU/Linux 12 (bookworm)"
+        assert data["run"]["banner"].startswith("NOT Photon OS: user-minimal-ssh"), data["run"]
+        assert "STAND-IN RUN" not in data["run"]["banner"]
+        # Declared as the stand-in, it is not: the run stops with one line.
+        r, _ = _ssh_run(vm, tmp_path, "--base", "standin")
+        assert r.returncode == 4, (r.stdout + r.stderr)[-3000:]
+        assert "ERROR: --base standin, but target user-minimal-ssh" in r.stdout, r.stdout[-2000:]
+    finally:
+        vm.run("mv /etc/photon-harness/standin.off /etc/photon-harness/standin")

@@ -59,3 +59,24 @@ def test_explicit_missing_image_is_an_error_not_a_fallback():
         resolve(FakeClient(), "auto", "photon:9.9", "full", "container", [], [])
     with pytest.raises(HarnessError, match="--base photon"):
         resolve(FakeClient(), "photon", None, "full", "container", [], [])
+
+
+def test_a_vm_disk_or_host_never_needs_the_photon_image(tmp_path):
+    disk = tmp_path / "photon.qcow2"
+    disk.write_bytes(b"")
+    run = resolve(FakeClient(), "photon", None, "full", "vm", [], [], vm_images=[f"full={disk}"])
+    assert run.expected_base == "photon" and run.source("full", "vm") == "user"
+    run = resolve(FakeClient(), "photon", None, "full", "ssh", [], [], host_url="ssh://root@photon-vm")
+    assert run.source("full", "ssh") == "user" and "as given" in run.banner()
+    # A container target from the recipe does need it.
+    with pytest.raises(HarnessError, match="--base photon: image 'photon:5.0'"):
+        resolve(FakeClient(), "photon", None, "full", "vm,container", [], [], vm_images=[f"full={disk}"])
+
+
+def test_auto_uses_the_users_disk_and_the_standin_only_where_none_is_given(tmp_path):
+    disk = tmp_path / "disk.ova"
+    disk.write_bytes(b"")
+    run = resolve(FakeClient(), "auto", None, "full,minimal", "vm", [], [], vm_images=[f"full={disk}"])
+    assert run.expected_base == ""   # auto: each target is whatever it turns out to be
+    assert run.source("full", "vm") == "user" and run.source("minimal", "vm") == "standin"
+    assert str(disk) in run.banner() and "minimal/vm: standin recipe" in run.banner()

@@ -59,13 +59,6 @@ def test_failing_claims_reads_the_leading_tag_of_cited_ids():
     assert kd.failing_claims("no tag", ["D1"]) == ["D1"]
 
 
-def test_target_version_is_the_photon_tag():
-    assert kd.target_version("photon", "photon:5.0") == "5.0"
-    assert kd.target_version("photon", "registry:5000/lib/photon:4.0-20240101") == "4.0-20240101"
-    assert kd.target_version("photon", "photon") == "latest"
-    assert kd.target_version("standin", "photon:5.0") == "standin"
-
-
 def test_load_reads_and_validates(tmp_path):
     f = tmp_path / "kd.yaml"
     f.write_text("- claim: D1\n  target: {base: photon, version: '5.0'}\n  tracker: https://t/1\n"

@@ -91,3 +91,29 @@ def test_shipped_procedure_files_are_valid():
     assert files
     for f in files:
         assert proc.load_file(f)
+
+
+def test_photon_only_steps_are_not_applied_on_other_systems(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("procedures:\n  p:\n    steps:\n"
+                 "      - run: tdnf install -y x\n        photon-only: true\n        claims: [R3]\n"
+                 "      - run: useradd -m u\n        claims: [R4]\n")
+    p = proc.load_file(f)["p"]
+    assert p.steps[0].photon_only and not p.steps[1].photon_only
+    ran = []
+
+    class Target:
+        spec = None
+
+        def run(self, command, user=None, timeout=60):
+            ran.append(command)
+            return CommandResult(command, 0, "", "", 0.0)
+
+    t = proc.apply(p, Target(), photon_tooling=False)
+    assert ran == ["useradd -m u"] and [s.run for s in t.not_applied] == ["tdnf install -y x"] and t.ok
+    assert "not applied: `tdnf install -y x`" in t.text()
+    ran.clear()
+    assert proc.apply(p, Target()).ok and ran == ["tdnf install -y x", "useradd -m u"]
+    f.write_text(f.read_text().replace("photon-only: true", "photon-only: maybe"))
+    with pytest.raises(proc.ProcedureFileError, match=r"p.yaml:5: photon-only must be true or false"):
+        proc.load_file(f)

@@ -7,9 +7,9 @@ from harness.claims import Claim
 
 CLAIMS = [Claim("D1", "1 Docker", "enabled by default"), Claim("D2", "1 Docker", "running <by> default"),
           Claim("R1", "2 Rootless", "newuidmap present")]
-FULL = rpt.TargetInfo("photon-full-container", "photon", "full", "container")
-MINI = rpt.TargetInfo("photon-minimal-container", "photon", "minimal", "container")
-RUN = rpt.RunInfo("s1", "STAND-IN RUN: not Photon evidence", True, "t0", "t1", "pytest suites")
+FULL = rpt.TargetInfo("photon-full-container", "", "full", "container", source="photon")
+MINI = rpt.TargetInfo("photon-minimal-container", "", "minimal", "container", source="photon")
+RUN = rpt.RunInfo("s1", "photon-harness: recipes=photon", "t0", "t1", "pytest suites")
 
 
 def result(nodeid, claims, target, outcome, message="", **kw):
@@ -24,7 +24,7 @@ def matrix():
         result("t::b[minimal]", ["D1", "D2"], MINI, "skipped", "needs a VM"),
         result("t::host", ["R1"], rpt.NO_TARGET, "passed", inner_images=["photon <- x (substitute)"]),
     ]
-    observed = [rpt.TargetInfo(FULL.id, "photon", "full", "container", "img:1")]
+    observed = [rpt.TargetInfo(FULL.id, "photon", "full", "container", "img:1", "photon", "Photon OS 5.0")]
     return rpt.build(CLAIMS, [FULL, MINI], results, observed)
 
 
@@ -76,7 +76,7 @@ def test_html_is_self_contained_and_shows_every_claim_banner_and_failure(tmp_pat
     p.feed(html)
     text = " ".join(p.text)
     assert p.external == [], "the page must not load anything"
-    assert "STAND-IN RUN: not Photon evidence" in text
+    assert "Photon OS targets: photon-full-container" in text   # the only target read is Photon
     for c in CLAIMS:
         assert c.id in text
     assert "running <by> default" in text and "<by>" not in re.sub(r"<style>.*</style>", "", html, flags=re.S)
@@ -101,3 +101,37 @@ def test_a_failure_tagged_with_one_claim_is_no_verdict_on_the_others(tmp_path):
     assert "failed on D2 (no verdict on D1)" in md
     rpt.write(tmp_path, m, RUN)
     assert "href='attachments/journal.txt'" in (tmp_path / "report.html").read_text()
+
+
+def _read(id_, base, os_):
+    return rpt.TargetInfo(id_, base, "full", "vm", "disk", "user", os_)
+
+
+def test_banner_comes_from_what_the_targets_are():
+    standin = _read("user-full-vm", "standin", "the photon-harness stand-in (Debian GNU/Linux 12), not Photon OS")
+    photon = _read("photon-full-container", "photon", "Photon OS 5.0 build abc")
+    other = _read("user-full-ssh", "other", "not Photon OS: Ubuntu 24.04 LTS")
+    text, kind = rpt.identity_banner([standin])
+    assert kind == "standin" and "STAND-IN RUN" in text and "NOT evidence about Photon" in text
+    text, kind = rpt.identity_banner([photon])
+    assert kind == "photon" and "STAND-IN" not in text and "Photon OS 5.0 build abc" in text
+    text, kind = rpt.identity_banner([photon, standin, other])
+    assert kind == "standin" and text.startswith("MIXED RUN")
+    assert "user-full-vm" in text and "Ubuntu 24.04" in text and "photon-full-container (Photon OS 5.0" in text
+    # Not booted: not identified, never counted as Photon.
+    text, kind = rpt.identity_banner([rpt.TargetInfo("photon-full-container", "", "full", "container")])
+    assert kind == "standin" and "not evidence" in text
+
+
+def test_non_photon_columns_are_marked(tmp_path):
+    standin = _read("user-full-vm", "standin", "the photon-harness stand-in (Debian), not Photon OS")
+    photon = rpt.TargetInfo("photon-full-container", "photon", "full", "container", "img", "photon", "Photon OS 5.0")
+    m = rpt.build(CLAIMS, [standin, photon], [result("t::a", ["D1"], standin, "passed"),
+                                              result("t::b", ["D1"], photon, "passed")])
+    md = rpt.render_markdown(m, RUN)
+    assert "full / standin / vm (NOT Photon)" in md and "full / photon / container |" in md
+    assert "| user-full-vm | the photon-harness stand-in (Debian), not Photon OS | full | vm | as given by the user |" in md
+    rpt.write(tmp_path, m, RUN)
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["run"]["banner"].startswith("MIXED RUN")
+    assert {t["id"]: t["base"] for t in data["targets"]} == {"user-full-vm": "standin", "photon-full-container": "photon"}
