@@ -4,17 +4,24 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import HarnessError
+from harness.artifacts.build import flavor_image
+from harness.artifacts.kind_node import Versions, build_node_image
+from harness.artifacts.vm import standin_ova
+from harness.core.engine import docker_client
+from harness.core.errors import HarnessError
+from harness.model import claims
+from harness.ops.doctor import doctor
+from harness.ops.preflight import add_distributed_build_parser, distributed_build
+from harness.ops.reap import parse_age, reap
+from harness.report.allure import render
 
 
 def cmd_doctor(args) -> int:
-    from .host import doctor
     return 0 if doctor(fix=args.fix) else 1
 
 
 def cmd_claims(args) -> int:
     from pathlib import Path
-    from . import claims
     if args.sync:
         parsed = claims.parse_claims_md(Path(args.sync).read_text())
         claims.write_registry(parsed)
@@ -26,8 +33,6 @@ def cmd_claims(args) -> int:
 
 
 def cmd_images(args) -> int:
-    from .host import docker_client
-    from .images.build import flavor_image
     client = docker_client()
     for flavor in args.flavor.split(","):
         r = flavor_image(client, args.base, flavor.strip(), args.image)
@@ -36,14 +41,11 @@ def cmd_images(args) -> int:
 
 
 def cmd_standin_ova(args) -> int:
-    from .images.vm import standin_ova
     print(standin_ova(args.flavor))
     return 0
 
 
 def cmd_reap(args) -> int:
-    from .cleanup import parse_age, reap
-    from .host import docker_client
     # Without --session, only sessions older than --older-than (default 1h): never a run in progress.
     older = parse_age(args.older_than) if args.older_than else (None if args.session else 3600.0)
     r = reap(docker_client(), session_id=args.session, older_than=older, dry_run=args.dry_run)
@@ -56,15 +58,12 @@ def cmd_reap(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .allure import render
     page = render(args.allure_dir, args.output)
     print(f"allure report: {page}")
     return 0
 
 
 def cmd_kind_build_node_image(args) -> int:
-    from .host import docker_client
-    from .kind import Versions, build_node_image
     v = Versions(kind=args.kind_version, kubernetes=args.kubernetes_version)
     r = build_node_image(docker_client(), v)
     for s in r.stages:
@@ -74,7 +73,6 @@ def cmd_kind_build_node_image(args) -> int:
 
 
 def cmd_preflight_distributed_build(args) -> int:
-    from .preflight import distributed_build
     return distributed_build(args)
 
 
@@ -114,7 +112,6 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_report)
     pf = sub.add_parser("preflight", help="rehearse a documented procedure on your own infrastructure")
     pfsub = pf.add_subparsers(dest="preflight_command", required=True)
-    from .preflight import add_distributed_build_parser
     add_distributed_build_parser(pfsub, cmd_preflight_distributed_build)
     return p
 

@@ -6,25 +6,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..errors import CommandTimeout
-
-
-@dataclass
-class CommandResult:
-    command: str
-    exit_status: int
-    stdout: str
-    stderr: str
-    duration: float
-    user: str = "root"
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_status == 0
-
-    def transcript(self) -> str:
-        return (f"$ {self.command}    (as {self.user}, exit {self.exit_status}, {self.duration:.2f}s)\n"
-                f"{self.stdout}" + (f"\n[stderr]\n{self.stderr}" if self.stderr.strip() else ""))
+from harness.core.commands import CommandResult
+from harness.core.errors import CommandTimeout
 
 
 @dataclass(frozen=True)

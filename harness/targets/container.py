@@ -11,9 +11,10 @@ import docker
 import docker.errors
 from docker.utils.socket import consume_socket_output, demux_adaptor, frames_iter
 
-from ..cleanup import session_labels
-from ..errors import CommandTimeout, InfrastructureError
-from .base import CommandResult, PtySession, TargetSpec
+from harness.core.commands import CommandResult
+from harness.core.errors import CommandTimeout, InfrastructureError
+from harness.core.labels import session_labels
+from harness.targets.base import PtySession, TargetSpec
 
 READY_STATES = ("running", "degraded")
 

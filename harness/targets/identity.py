@@ -9,7 +9,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import asdict, dataclass
 
-from ..errors import HarnessError, InfrastructureError
+from harness.core.errors import HarnessError, InfrastructureError
 
 # Written by images/standin/overlay: the one file that makes a root file system the stand-in.
 STANDIN_MARKER = "/etc/photon-harness/standin"

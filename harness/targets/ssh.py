@@ -1,19 +1,10 @@
 """An existing host the user already has (a Photon VM on vSphere, say): nothing booted or destroyed."""
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
-from ..errors import HarnessError, InfrastructureError
-from .base import TargetSpec
-from .vm import SshCommands
-
-
-def parse_host_url(url: str) -> tuple[str, str, int]:
-    """ssh://user@host[:port] -> (user, host, port)."""
-    u = urlparse(url)
-    if u.scheme != "ssh" or not u.hostname or not u.username or u.path not in ("", "/"):
-        raise HarnessError(f"--host {url!r} must look like ssh://user@host[:port]")
-    return u.username, u.hostname, u.port or 22
+from harness.core.errors import InfrastructureError
+from harness.model.config import parse_host_url
+from harness.targets.base import TargetSpec
+from harness.targets.vm import SshCommands
 
 
 class SshTarget(SshCommands):

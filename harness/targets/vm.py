@@ -25,9 +25,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from ..errors import CommandTimeout, InfrastructureError
-from ..host import CACHE_DIR
-from .base import CommandResult, PtySession, TargetSpec
+from harness.core.commands import CommandResult
+from harness.core.errors import CommandTimeout, InfrastructureError
+from harness.core.paths import CACHE_DIR
+from harness.targets.base import PtySession, TargetSpec
 
 RUN_DIR = CACHE_DIR / "run"
 USER = "root"
@@ -294,6 +295,7 @@ class VmTarget(SshCommands):
     def host(self):
         if self._host is None:
             import testinfra
+
             # Each VM has fresh host keys: nothing to check them against, so do not store them.
             config = self.dir / "ssh_config"
             config.write_text(f"Host 127.0.0.1\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"

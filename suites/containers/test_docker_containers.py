@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from harness.errors import CommandTimeout
+from harness.core.errors import CommandTimeout
 
 DOCUMENTED_AT_BOOT = {
     # flavour: (is-enabled, Active: line, quote)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.rehearsal.distributed_build import Rehearsal
+
 # The report's column of each kind of evidence: (target id, flavor, base, backend, what it is); its
 # header reads "flavor / base / backend".
 REHEARSAL = ("distributed-build rehearsal", "rehearsed", "synthetic packages", "kind",
@@ -40,7 +42,6 @@ def rehearsal_pods(pytestconfig) -> int:
 
 
 def run_rehearsal(k8s_api, image, cluster_nfs, namespace, pods, **kw):
-    from harness.distributed_build import Rehearsal
     print()
     return Rehearsal(k8s_api, image, cluster_nfs.host, cluster_nfs.path, pods=pods, namespace=namespace,
                      **kw).run()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import photon_build as pb
+from harness.rehearsal import photon_build as pb
 
 pytestmark = pytest.mark.xdist_group("kind")  # one worker: one cluster, one NFS server
 

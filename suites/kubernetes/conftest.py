@@ -14,7 +14,9 @@ import time
 
 import pytest
 
-from harness import kubernetes_services as ks
+from harness.artifacts import kind_node as kind
+from harness.artifacts.kubernetes import BUILD_HINT, KubernetesBinariesMissing, kubernetes_image
+from harness.checks import kubernetes_services as ks
 
 FULL_ONLY = ("the Containers page documents Kubernetes for the full flavour only (I1: 'the full version "
              "includes Kubernetes'); the minimal flavour has no kubernetes package")
@@ -28,7 +30,6 @@ def k8s_image(request, run_config, target_spec, target_image):
                     "targets); run the Kubernetes suite with --backend container, or on a Photon VM disk")
     if spec.backend != "container" or spec.flavor != "full" or spec.source == "user":
         return target_image
-    from harness.images.kubernetes import KubernetesBinariesMissing, kubernetes_image
     client = request.getfixturevalue("docker_client")
     try:
         return kubernetes_image(client, spec.source, target_image).tag
@@ -78,8 +79,6 @@ def guide_target(request, target_factory, target_spec, k8s_image):
 @pytest.fixture(scope="session")
 def pause_image(request):
     """The pause image (the pod sandbox) built from the offline build's pause binary: (tag, archive)."""
-    from harness import kind
-    from harness.images.kubernetes import BUILD_HINT
     found, missing = kind.cached_binaries()
     if "pause" in missing:
         pytest.skip(f"no pause binary cached for the pod sandbox image; build it with `{BUILD_HINT}`")

@@ -14,7 +14,7 @@ import time
 import allure
 import pytest
 
-from harness import kubernetes_services as ks
+from harness.checks import kubernetes_services as ks
 
 
 def systemctl(t, args: str, timeout: float = 150):

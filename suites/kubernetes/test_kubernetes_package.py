@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from harness import kubernetes_services as ks
+from harness.checks import kubernetes_services as ks
 
 PACKAGE = "kubernetes"
 

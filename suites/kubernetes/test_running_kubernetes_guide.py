@@ -13,7 +13,7 @@ import time
 import pytest
 
 from fixtures.procedures import apply_documented
-from harness import kubernetes_services as ks
+from harness.checks import kubernetes_services as ks
 
 GUIDE = ("k8s-guide-prepare-hosts", "k8s-guide-master", "k8s-guide-node")
 DOCUMENTED_ETCD_PORT = 4001

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, replace
 import pytest
 
 from fixtures.procedures import apply_documented
-from harness import procedures as proc
-from harness import rootless as rl
-from harness.errors import HarnessError
+from harness.checks import rootless as rl
+from harness.core.errors import HarnessError
+from harness.model import procedures as proc
 
 USER = "test_user"
 # A VM boots with the kernel's default (1024); Docker sets 0 inside containers (ENVIRONMENT.md).

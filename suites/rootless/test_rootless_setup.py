@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from harness import rootless as rl
+from harness.checks import rootless as rl
 from suites.containers.test_docker_containers import os_release_fields, shell_exchange
 
 USER = "test_user"  # as procedures.yaml writes it

@@ -4,8 +4,8 @@ import tarfile
 
 import pytest
 
-from harness.cleanup import new_session_id, session_labels
-from harness.images.build import flavor_image
+from harness.artifacts.build import flavor_image
+from harness.core.labels import new_session_id, session_labels
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cleanup import count_labelled, new_session_id, reap
+from harness.core.labels import new_session_id
+from harness.ops.reap import count_labelled, reap
 
 REPO = Path(__file__).resolve().parents[2]
 WAIT_FOR_TARGET = 600   # may include building the stand-in images

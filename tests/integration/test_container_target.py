@@ -4,9 +4,10 @@ import time
 
 import pytest
 
-from harness.cleanup import count_labelled, new_session_id
-from harness.errors import CommandTimeout
-from harness.images.build import flavor_image
+from harness.artifacts.build import flavor_image
+from harness.core.errors import CommandTimeout
+from harness.core.labels import new_session_id
+from harness.ops.reap import count_labelled
 from harness.targets.base import TargetSpec
 from harness.targets.container import ContainerTarget
 

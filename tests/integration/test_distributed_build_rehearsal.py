@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from harness.cleanup import new_session_id
-from harness.distributed_build import Rehearsal
-from harness.nfs import NfsServer
+from harness.core.labels import new_session_id
+from harness.infra.nfs import NfsServer
+from harness.rehearsal.distributed_build import Rehearsal
 
 pytestmark = pytest.mark.xdist_group("kind")
 

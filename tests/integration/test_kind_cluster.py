@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from harness.images.probe import probe_image
+from harness.artifacts.probe import probe_image
 
 pytestmark = pytest.mark.xdist_group("kind")
 

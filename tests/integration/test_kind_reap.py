@@ -8,9 +8,10 @@ import time
 
 import pytest
 
-from harness import kind_cluster
-from harness.cleanup import CREATED_LABEL, SESSION_LABEL, new_session_id, reap, session_labels
-from harness.errors import InfrastructureError
+from harness.core.errors import InfrastructureError
+from harness.core.labels import CREATED_LABEL, SESSION_LABEL, new_session_id, session_labels
+from harness.infra import kind_cluster
+from harness.ops.reap import reap
 
 
 @pytest.fixture

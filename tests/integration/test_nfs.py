@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.cleanup import count_labelled, new_session_id, session_labels
-from harness.nfs import (KIND_NETWORK, NfsProbeError, NfsServer, install_mount_helper, mount_helper,
-                         network_exists, probe)
+from harness.artifacts.nfs_helper import mount_helper
+from harness.core.labels import new_session_id, session_labels
+from harness.infra.nfs import KIND_NETWORK, NfsProbeError, NfsServer, install_mount_helper, network_exists, probe
+from harness.ops.reap import count_labelled
 
 # The tests below share one server and two mounted containers, in order: keep them on one worker.
 pytestmark = pytest.mark.xdist_group("nfs")

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from harness.images.probe import probe_image
-from harness.nfs_volumes import nfs_pv, nfs_pvc
+from harness.artifacts.probe import probe_image
+from harness.infra.nfs_volumes import nfs_pv, nfs_pvc
 
 pytestmark = pytest.mark.xdist_group("kind")
 MB = 1 << 20

@@ -1,6 +1,7 @@
 """The rootless suite can fail: a target where a documented limitation or step does not hold
 fails the right claim, by name (the suite runs in a subprocess, as a user would run it)."""
-from harness.cleanup import count_labelled, new_session_id
+from harness.core.labels import new_session_id
+from harness.ops.reap import count_labelled
 
 from .test_suite_verdicts import run_pytest
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cleanup import count_labelled, new_session_id
+from harness.core.labels import new_session_id
+from harness.ops.reap import count_labelled
 
 REPO = Path(__file__).resolve().parents[2]
 

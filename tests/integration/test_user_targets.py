@@ -8,8 +8,9 @@ import json
 
 import pytest
 
-from harness.cleanup import count_labelled, new_session_id
-from harness.images.vm import standin_ova
+from harness.artifacts.vm import standin_ova
+from harness.core.labels import new_session_id
+from harness.ops.reap import count_labelled
 from harness.targets.vm import reap_vms
 
 from .test_suite_verdicts import run_pytest

@@ -4,7 +4,7 @@ import subprocess
 import sys
 import time
 
-from harness.cleanup import new_session_id
+from harness.core.labels import new_session_id
 from harness.targets import vm
 
 

@@ -4,14 +4,13 @@ import time
 
 import pytest
 
-from harness.cleanup import new_session_id
-from harness.errors import InfrastructureError
-from harness.images.vm import standin_vm_image
+from harness.artifacts.vm import standin_vm_image
+from harness.core.errors import InfrastructureError
+from harness.core.labels import new_session_id
 from harness.targets.base import TargetSpec
 from harness.targets.vm import RUN_DIR, VmTarget, reap_vms
 
 from .test_suite_verdicts import run_pytest
-
 
 # The tests sharing the `vm` fixture stay on one xdist worker, so it boots once (a TCG boot is minutes).
 one_vm = pytest.mark.xdist_group("vm-target-selftest")

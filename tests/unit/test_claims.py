@@ -1,6 +1,6 @@
 import pytest
 
-from harness import claims
+from harness.model import claims
 
 
 def test_registry_matches_the_shared_claims_file():

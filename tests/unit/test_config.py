@@ -1,7 +1,7 @@
 import pytest
 
-from harness.config import parse_pairs, resolve, split_list
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.model.config import parse_pairs, resolve, split_list
 
 
 def test_flavor_list_is_validated():

@@ -14,9 +14,10 @@ import urllib.request
 
 import pytest
 
-from harness.distributed_build import (GRAPH, PROGRAMS, VOLUMES, WORKER_MOUNTS, dependants, new_build_id,
-                                       source_tree, spec_text)
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.rehearsal.distributed_build import (
+    GRAPH, PROGRAMS, VOLUMES, WORKER_MOUNTS, dependants, new_build_id, source_tree, spec_text
+)
 
 
 def test_build_id_is_four_hex_digits():

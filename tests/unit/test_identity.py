@@ -1,8 +1,9 @@
 """What a target is, from its own os-release, photon-release and the stand-in's marker."""
 import pytest
 
-from harness.errors import InfrastructureError
-from harness.targets.base import CommandResult, TargetSpec
+from harness.core.commands import CommandResult
+from harness.core.errors import InfrastructureError
+from harness.targets.base import TargetSpec
 from harness.targets.identity import READ_COMMAND, identify, read_identity
 
 # As Photon OS 5.0 ships them (photon-release package).

@@ -1,5 +1,5 @@
 
-from harness.images import build
+from harness.artifacts import build
 
 
 def test_key_changes_with_content_mode_and_extra(tmp_path, monkeypatch):

@@ -3,8 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import kind, kind_cluster
-from harness.errors import HarnessError, InfrastructureError
+from harness.artifacts import kind_node as kind
+from harness.core.errors import HarnessError, InfrastructureError
+from harness.infra import kind_cluster
 
 
 def test_staging_replaces_read_from_kubernetes_go_mod(tmp_path: Path):

@@ -2,8 +2,8 @@ import datetime as dt
 
 import pytest
 
-from harness import known_differences as kd
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.model import known_differences as kd
 
 TODAY = dt.date(2026, 6, 1)
 PHOTON_FULL = {"base": "photon", "version": "5.0", "flavor": "full", "backend": "container"}

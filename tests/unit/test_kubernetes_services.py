@@ -5,8 +5,9 @@ import re
 import shlex
 from pathlib import Path
 
-from harness import kubernetes_services as ks
-from harness.targets.base import CommandResult, TargetSpec
+from harness.checks import kubernetes_services as ks
+from harness.core.commands import CommandResult
+from harness.targets.base import TargetSpec
 
 STANDIN = Path(__file__).resolve().parents[2] / "images" / "kubernetes" / "standin" / "kubernetes"
 

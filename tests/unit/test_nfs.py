@@ -1,9 +1,10 @@
 """harness/nfs.py without an engine: addresses, --nfs-server parsing, probe error causes, cache keys."""
 import pytest
 
-from harness.errors import HarnessError
-from harness.images.build import hash_tree
-from harness.nfs import CLIENT_RECIPE, HELPER_SOURCES, SERVER_RECIPE, NfsServer, _classify
+from harness.artifacts.nfs_helper import CLIENT_RECIPE, HELPER_SOURCES, SERVER_RECIPE
+from harness.core.cache import hash_tree
+from harness.core.errors import HarnessError
+from harness.infra.nfs import NfsServer, _classify
 
 
 def test_external_server_spec_url_and_address():

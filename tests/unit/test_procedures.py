@@ -2,8 +2,8 @@ import textwrap
 
 import pytest
 
-from harness import procedures as proc
-from harness.targets.base import CommandResult
+from harness.core.commands import CommandResult
+from harness.model import procedures as proc
 
 GOOD = """\
 procedures:

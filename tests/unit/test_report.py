@@ -2,8 +2,8 @@ import json
 import re
 from html.parser import HTMLParser
 
-from harness import report as rpt
-from harness.claims import Claim
+from harness.model.claims import Claim
+from harness.report import matrix as rpt
 
 CLAIMS = [Claim("D1", "1 Docker", "enabled by default"), Claim("D2", "1 Docker", "running <by> default"),
           Claim("R1", "2 Rootless", "newuidmap present")]

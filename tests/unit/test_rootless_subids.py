@@ -1,5 +1,5 @@
 """The subordinate-ID checker behind R2/R6/R7 catches what makes newuidmap refuse a map."""
-from harness.rootless import parse_subid, subid_hazards
+from harness.checks.rootless import parse_subid, subid_hazards
 
 DOCUMENTED = "test_user:100000:65536\n"
 

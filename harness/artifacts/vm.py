@@ -1,0 +1,242 @@
+"""Stand-in VM disk images: the stand-in root file system plus Debian's kernel,
+openssh-server and cloud-init, as qcow2 disks booted with the harness's kernel.
+
+Built offline with mmdebstrap, cached under CACHE_DIR/vm/<key>/ by a hash of
+images/standin/ and images/standin-vm/; one disk per flavour (minimal has
+docker.service disabled, as the container recipe does).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.core.cache import build_lock, hash_tree
+from harness.core.errors import HarnessError, InfrastructureError
+from harness.core.paths import CACHE_DIR, RECIPES
+
+DISK_SIZE = "6G"
+
+
+@dataclass(frozen=True)
+class VmImage:
+    disk: Path       # qcow2, never written to: every boot gets an overlay
+    kernel: Path
+    initrd: Path
+    cached: bool = True
+    seconds: float = 0.0
+
+    def __str__(self) -> str:   # the report's `image` property
+        return f"{self.disk} (kernel {self.kernel.name})"
+
+
+def _packages(recipe: Path) -> list[str]:
+    return [l.strip() for l in (recipe / "packages.txt").read_text().splitlines()
+            if l.strip() and not l.startswith("#")]
+
+
+def _run(argv: list[str], timeout: float, what: str) -> None:
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        tail = "\n".join((r.stderr or r.stdout).strip().splitlines()[-8:])
+        raise InfrastructureError(f"{what} failed (exit {r.returncode}):\n{tail}")
+
+
+def standin_vm_image(flavor: str, say=print) -> VmImage:
+    standin, vm = RECIPES / "standin", RECIPES / "standin-vm"
+    key = hash_tree([standin, vm])
+    out = CACHE_DIR / "vm" / key
+    disk = out / f"{flavor}.qcow2"
+    start = time.monotonic()
+    with build_lock(f"vm-{key}"):
+        if disk.exists():
+            return VmImage(disk, out / "vmlinuz", out / "initrd.img", True, time.monotonic() - start)
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out) as tmp:
+            root = Path(tmp) / "root"
+            packages = _packages(standin) + _packages(vm)
+            sources = [l.strip() for l in (standin / "sources.list").read_text().splitlines() if l.strip()]
+            say(f"building stand-in VM root file system ({len(packages)} packages) in {out}")
+            _run(["mmdebstrap", "--mode=root", "--variant=minbase", "--format=directory",
+                  "--include=" + ",".join(packages),
+                  f"--customize-hook=copy-in {standin / 'overlay'}/. /",
+                  f"--customize-hook={standin / 'customize.sh'} \"$1\"",
+                  f"--customize-hook={vm / 'customize.sh'} \"$1\"",
+                  "bookworm", str(root), *sources], 1800, "mmdebstrap (VM)")
+            shutil.copy(sorted(root.glob("boot/vmlinuz-*"))[-1], out / "vmlinuz")
+            shutil.copy(sorted(root.glob("boot/initrd.img-*"))[-1], out / "initrd.img")
+            for fl in ("full", "minimal"):
+                if fl == "minimal":
+                    _run(["systemctl", f"--root={root}", "disable", "docker.service", "docker.socket"],
+                         60, "systemctl disable docker (minimal)")
+                raw = Path(tmp) / f"{fl}.raw"
+                _run(["mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(root), str(raw), DISK_SIZE], 600,
+                     "mkfs.ext4")
+                _run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(out / f"{fl}.qcow2")], 600,
+                     "qemu-img convert")
+                raw.unlink()
+        return VmImage(disk, out / "vmlinuz", out / "initrd.img", False, time.monotonic() - start)
+
+
+# -- a bootable stand-in disk, packed as an OVA: the path a user's Photon OVA takes -----------
+
+OVA_FORMAT = 1          # bump when the disk layout below changes: the cached OVA is rebuilt
+SECTOR = 512
+PARTITION_START = 2048  # 1 MiB: GRUB's core image lives in the gap before it, as grub-install puts it
+GRUB_DIR = Path("/usr/lib/grub/i386-pc")
+# Built into GRUB's core image, so the disk needs no module directory: read the MBR partition and
+# ext4, find the root by its label, show the menu on the serial console, load Linux.
+GRUB_MODULES = ["biosdisk", "part_msdos", "ext2", "search", "search_label", "normal", "configfile",
+                "linux", "echo", "test", "serial", "terminal"]
+
+
+def mbr(boot_code: bytes, sectors: int) -> bytes:
+    """Sector 0: GRUB's boot code, then one bootable Linux partition from PARTITION_START to the end."""
+    entry = (b"\x80" + b"\xfe\xff\xff" + b"\x83" + b"\xfe\xff\xff"     # active; CHS unused (LBA only)
+             + PARTITION_START.to_bytes(4, "little") + sectors.to_bytes(4, "little"))
+    return boot_code[:440] + b"\0" * 6 + entry + b"\0" * 48 + b"\x55\xaa"
+
+
+def standin_bootable_disk(image: VmImage, out: Path) -> None:
+    """A raw disk with an MBR, GRUB in the gap and the stand-in's root file system as partition 1.
+
+    Made from the flavour's qcow2 (a bare ext4 file system, whose /boot/grub/grub.cfg the recipe
+    writes) with no loop device, no mount and no root: the file system is copied in at its offset,
+    the partition table written by hand, GRUB's core image made by grub-mkimage.
+    """
+    if not (GRUB_DIR / "boot.img").exists():
+        raise HarnessError(f"{GRUB_DIR} is missing: install Debian's grub-pc-bin (photon-harness doctor --fix)")
+    fs = out.with_suffix(".fs.raw")
+    core = out.with_suffix(".core.img")
+    try:
+        _run(["qemu-img", "convert", "-O", "raw", str(image.disk), str(fs)], 600, "qemu-img convert (raw)")
+        _run(["grub-mkimage", "-O", "i386-pc", "-d", str(GRUB_DIR), "-o", str(core),
+              "-p", "(hd0,msdos1)/boot/grub", *GRUB_MODULES], 120, "grub-mkimage")
+        gap = (PARTITION_START - 1) * SECTOR
+        if core.stat().st_size > gap:
+            raise InfrastructureError(f"GRUB's core image ({core.stat().st_size} bytes) does not fit in {gap}")
+        sectors = fs.stat().st_size // SECTOR
+        with open(out, "wb") as f:
+            f.write(mbr((GRUB_DIR / "boot.img").read_bytes(), sectors))
+            f.write(core.read_bytes())
+            f.truncate((PARTITION_START + sectors) * SECTOR)
+        # conv=sparse: the file system's unused blocks stay holes (the 6 GiB disk holds ~1 GiB).
+        _run(["dd", f"if={fs}", f"of={out}", "bs=1M", f"seek={PARTITION_START * SECTOR // 2**20}",
+              "conv=sparse,notrunc", "status=none"], 600, "dd (file system into partition 1)")
+    finally:
+        fs.unlink(missing_ok=True)
+        core.unlink(missing_ok=True)
+
+
+def ovf(name: str, vmdk: Path, capacity: int) -> str:
+    """A minimal OVF 1.0 descriptor: one VM, 2 CPUs, 1 GiB, one disk (what an OVA import needs)."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"
+  xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData"
+  xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData">
+  <References><File ovf:id="file1" ovf:href="{vmdk.name}" ovf:size="{vmdk.stat().st_size}"/></References>
+  <DiskSection><Info>Virtual disks</Info>
+    <Disk ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:capacity="{capacity}"
+      ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>
+  </DiskSection>
+  <NetworkSection><Info>Networks</Info><Network ovf:name="nat"><Description>NAT</Description></Network></NetworkSection>
+  <VirtualSystem ovf:id="{name}">
+    <Info>photon-harness stand-in: Debian bookworm, NOT Photon OS</Info>
+    <Name>{name}</Name>
+    <OperatingSystemSection ovf:id="96"><Info>Guest OS</Info><Description>Debian 12 (64-bit)</Description></OperatingSystemSection>
+    <VirtualHardwareSection><Info>Virtual hardware</Info>
+      <System><vssd:ElementName>Virtual Hardware Family</vssd:ElementName><vssd:InstanceID>0</vssd:InstanceID>
+        <vssd:VirtualSystemType>vmx-13</vssd:VirtualSystemType></System>
+      <Item><rasd:ElementName>2 virtual CPUs</rasd:ElementName><rasd:InstanceID>1</rasd:InstanceID>
+        <rasd:ResourceType>3</rasd:ResourceType><rasd:VirtualQuantity>2</rasd:VirtualQuantity></Item>
+      <Item><rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits><rasd:ElementName>1024 MB of memory</rasd:ElementName>
+        <rasd:InstanceID>2</rasd:InstanceID><rasd:ResourceType>4</rasd:ResourceType>
+        <rasd:VirtualQuantity>1024</rasd:VirtualQuantity></Item>
+      <Item><rasd:ElementName>SCSI controller</rasd:ElementName><rasd:InstanceID>3</rasd:InstanceID>
+        <rasd:ResourceSubType>lsilogic</rasd:ResourceSubType><rasd:ResourceType>6</rasd:ResourceType></Item>
+      <Item><rasd:AddressOnParent>0</rasd:AddressOnParent><rasd:ElementName>disk0</rasd:ElementName>
+        <rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource><rasd:InstanceID>4</rasd:InstanceID>
+        <rasd:Parent>3</rasd:Parent><rasd:ResourceType>17</rasd:ResourceType></Item>
+      <Item><rasd:AutomaticAllocation>true</rasd:AutomaticAllocation><rasd:Connection>nat</rasd:Connection>
+        <rasd:ElementName>ethernet0</rasd:ElementName><rasd:InstanceID>5</rasd:InstanceID>
+        <rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType><rasd:ResourceType>10</rasd:ResourceType></Item>
+    </VirtualHardwareSection>
+  </VirtualSystem>
+</Envelope>
+"""
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def standin_ova(flavor: str = "full", say=print) -> Path:
+    """The stand-in as a bootable OVA (ovf, streamOptimized vmdk, SHA256 manifest), cached beside its qcow2."""
+    image = standin_vm_image(flavor, say)
+    out = image.disk.parent / f"{flavor}-bootable-v{OVA_FORMAT}.ova"
+    with build_lock(f"ova-{image.disk.parent.name}-{flavor}"):
+        if out.exists():
+            return out
+        start = time.monotonic()
+        name = f"photon-harness-standin-{flavor}"
+        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+            raw, vmdk = Path(tmp) / "disk.raw", Path(tmp) / f"{name}-disk1.vmdk"
+            standin_bootable_disk(image, raw)
+            _run(["qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized",
+                  str(raw), str(vmdk)], 1800, "qemu-img convert (vmdk)")
+            descriptor = Path(tmp) / f"{name}.ovf"
+            descriptor.write_text(ovf(name, vmdk, raw.stat().st_size))
+            manifest = Path(tmp) / f"{name}.mf"
+            manifest.write_text("".join(f"SHA256({p.name})= {_sha256(p)}\n" for p in (descriptor, vmdk)))
+            partial = out.with_suffix(".partial")
+            with tarfile.open(partial, "w", format=tarfile.USTAR_FORMAT) as ova:   # the descriptor first
+                for p in (descriptor, vmdk, manifest):
+                    ova.add(p, arcname=p.name)
+            partial.rename(out)
+        say(f"built the bootable stand-in OVA {out} in {time.monotonic() - start:.0f}s")
+        return out
+
+
+def prepare_disk(path: str, say=print) -> Path:
+    """A user's Photon disk as qcow2: qcow2 as is; raw (GCE disk.raw) and OVA (its vmdk) converted once."""
+    src = Path(path)
+    if not src.is_file():
+        raise HarnessError(f"VM image {path!r} does not exist")
+    fmt = subprocess.run(["qemu-img", "info", "--output=json", str(src)], capture_output=True, text=True)
+    if src.suffix == ".ova":
+        with tarfile.open(src) as ova:
+            vmdks = [m for m in ova.getmembers() if m.name.endswith(".vmdk")]
+            if not vmdks:
+                raise HarnessError(f"{path}: no .vmdk inside the OVA")
+            key = hashlib.sha256(f"{src.resolve()}:{src.stat().st_mtime}".encode()).hexdigest()[:16]
+            out = CACHE_DIR / "vm" / "converted" / f"{key}.qcow2"
+            if out.exists():
+                return out
+            out.parent.mkdir(parents=True, exist_ok=True)
+            say(f"unpacking {vmdks[0].name} from {src.name} and converting to qcow2")
+            with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+                ova.extract(vmdks[0], tmp, filter="data")
+                _run(["qemu-img", "convert", "-O", "qcow2", str(Path(tmp) / vmdks[0].name), str(out)], 1800,
+                     "qemu-img convert (vmdk)")
+            return out
+    if fmt.returncode != 0:
+        raise HarnessError(f"{path}: qemu-img cannot read it: {fmt.stderr.strip()}")
+    kind = json.loads(fmt.stdout).get("format")
+    if kind == "qcow2":
+        return src
+    if kind in ("raw", "vmdk", "vpc", "vhdx"):
+        key = hashlib.sha256(f"{src.resolve()}:{src.stat().st_mtime}".encode()).hexdigest()[:16]
+        out = CACHE_DIR / "vm" / "converted" / f"{key}.qcow2"
+        if not out.exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            say(f"converting {src.name} ({kind}) to qcow2")
+            _run(["qemu-img", "convert", "-f", kind, "-O", "qcow2", str(src), str(out)], 1800, "qemu-img convert")
+        return out
+    raise HarnessError(f"{path}: unsupported disk format {kind!r} (qcow2, raw, vmdk, ova)")

@@ -1,1 +1,0 @@
-"""Target images: recipes under images/, the offline stand-in base, and small probe images."""

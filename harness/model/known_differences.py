@@ -1,0 +1,137 @@
+"""Known differences between the documentation and a Photon OS release, as data.
+
+A failing test whose failing claims all have a matching, unexpired entry is
+reported as a "known difference" (shown, never hidden; the run does not fail
+for it). An entry past its review-by date no longer excuses anything, and an
+entry whose test passes is reported as fixed so the entry can go.
+
+File format (YAML list), every key required except `target` and `test`:
+
+    - claim: D1
+      target: {base: photon, version: "5.0", flavor: full}   # fnmatch patterns; absent = any
+                   # base and version as read from the target (os-release): photon|standin|other, VERSION_ID
+      tracker: https://github.com/vmware/photon/issues/NNNN
+      reason: Photon 5.0 presets disable docker.service
+      review-by: 2027-03-31
+      test: test_documented_*   # optional: fnmatch pattern on the test function's name
+
+Without `test`, an entry excuses any failing test of its claim on its targets; with it,
+only the named tests (a claim checked by several tests can then be excused for one).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from harness.core.errors import HarnessError
+
+SELECTOR_KEYS = ("base", "version", "flavor", "backend")
+REQUIRED = ("claim", "tracker", "reason", "review-by")
+# The claim tag a suite assertion message starts with: "[D1] ..." or "[D1, D2] ...".
+CLAIM_TAG = re.compile(r"\[([A-Z]\d+(?:,\s*[A-Z]\d+)*)\]")
+
+
+@dataclass(frozen=True)
+class KnownDifference:
+    claim: str
+    tracker: str
+    reason: str
+    review_by: dt.date
+    target: dict = field(default_factory=dict)
+    test: str = ""    # fnmatch pattern on the test function's name; "" = any test
+
+    def matches(self, claim: str, target: dict, test: str = "") -> bool:
+        return claim == self.claim and (not self.test or fnmatchcase(test, self.test)) and all(
+            fnmatchcase(str(target.get(k, "")), str(pattern)) for k, pattern in self.target.items())
+
+    def expired(self, today: dt.date) -> bool:
+        return today > self.review_by
+
+    def describe(self) -> str:
+        where = ", ".join(f"{k}={v}" for k, v in self.target.items()) or "any target"
+        where += f", test {self.test}" if self.test else ""
+        return f"{self.claim} on {where}: {self.reason} ({self.tracker}; review by {self.review_by})"
+
+
+@dataclass
+class Verdict:
+    """What the known differences say about one test's result."""
+    known: list[KnownDifference] = field(default_factory=list)    # excuse the failure
+    expired: list[KnownDifference] = field(default_factory=list)  # would have, but are past review
+    fixed: list[KnownDifference] = field(default_factory=list)    # the test passed: entry can go
+
+    @property
+    def is_known(self) -> bool:
+        return bool(self.known)
+
+
+def load(path: Path, known_claims=None) -> list[KnownDifference]:
+    """Parse and validate the file; any mistake is one HarnessError naming the entry."""
+    import yaml
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise HarnessError(f"known differences file {path} does not exist") from None
+    except yaml.YAMLError as e:
+        raise HarnessError(f"{path}: not valid YAML: {e}") from None
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise HarnessError(f"{path}: expected a list of entries")
+    out = []
+    for n, raw in enumerate(data, 1):
+        where = f"{path}: entry {n}"
+        if not isinstance(raw, dict):
+            raise HarnessError(f"{where}: expected a mapping")
+        missing = [k for k in REQUIRED if not raw.get(k)]
+        unknown = sorted(set(raw) - set(REQUIRED) - {"target", "test"})
+        if missing or unknown:
+            raise HarnessError(f"{where}: " + "; ".join(
+                ([f"missing {', '.join(missing)}"] if missing else []) +
+                ([f"unknown key(s) {', '.join(unknown)}"] if unknown else [])))
+        target = raw.get("target") or {}
+        if not isinstance(target, dict) or set(target) - set(SELECTOR_KEYS):
+            raise HarnessError(f"{where}: target must be a mapping with keys from {', '.join(SELECTOR_KEYS)}")
+        review = raw["review-by"]
+        if isinstance(review, str):
+            try:
+                review = dt.date.fromisoformat(review)
+            except ValueError:
+                raise HarnessError(f"{where}: review-by {review!r} is not a date (YYYY-MM-DD)") from None
+        if not isinstance(review, dt.date):
+            raise HarnessError(f"{where}: review-by must be a date (YYYY-MM-DD)")
+        if known_claims is not None and raw["claim"] not in known_claims:
+            raise HarnessError(f"{where}: unknown claim ID {raw['claim']!r}")
+        out.append(KnownDifference(str(raw["claim"]), str(raw["tracker"]), str(raw["reason"]), review,
+                                   {k: str(v) for k, v in target.items()}, str(raw.get("test") or "")))
+    return out
+
+
+def failing_claims(message: str, test_claims: list[str]) -> list[str]:
+    """The claims a failure is about: its leading [ID, ...] tag, else all the test cites."""
+    for m in CLAIM_TAG.finditer(message or ""):
+        ids = [i.strip() for i in m.group(1).split(",")]
+        if set(ids) <= set(test_claims):
+            return ids
+    return list(test_claims)
+
+
+def judge(entries: list[KnownDifference], test_claims: list[str], target: dict, passed: bool,
+          message: str = "", today: dt.date | None = None, test: str = "") -> Verdict:
+    today = today or dt.date.today()
+    v = Verdict()
+    if passed:
+        v.fixed = [e for e in entries if any(e.matches(c, target, test) for c in test_claims)]
+        return v
+    claims = failing_claims(message, test_claims)
+    per_claim = {c: [e for e in entries if e.matches(c, target, test)] for c in claims}
+    v.expired = [e for es in per_claim.values() for e in es if e.expired(today)]
+    live = {c: [e for e in es if not e.expired(today)] for c, es in per_claim.items()}
+    # Known only if every failing claim is excused; otherwise the failure stands as it is.
+    if all(live.values()):
+        v.known = [e for es in live.values() for e in es]
+    return v
+

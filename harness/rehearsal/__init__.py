@@ -1,0 +1,1 @@
+"""rehearsal layer"""

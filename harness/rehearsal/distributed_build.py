@@ -1,0 +1,922 @@
+"""The distributed-build rehearsal: Photon's distributed-builder topology on a real cluster.
+
+Photon's `make distributed-build` (support/package-builder/DistributedBuilder.py, namespace
+`default`, every object suffixed with a 4-hex build id) creates, in this order:
+
+  PersistentVolumes (nfs)  builder, logs, specs, rpms, publishrpms, publishxrpms, photon
+                           under <nfs-server-path>/build-<id>/photon/..., and nfspod at the path
+  PersistentVolumeClaims   the same eight, bound by the label storage-tier=<name>-<id>
+  Pod nfspod-<id>          mounts the export root; the source tree is copied in through it
+  Service master-service-<id>   TCP 80 -> the master
+  Job master-<id>          runs the scheduler server (SchedulerServer.py) over the package graph
+  Deployment worker-<id>   `pods` replicas of BuilderClient.py, which find the master through
+                           MASTER_SERVICE_<ID>_SERVICE_HOST/_PORT and make REST calls to it
+
+then follows the master's log, waits for the Job, copies stage/ back and deletes everything.
+
+`Rehearsal.run()` deploys the same objects with our own small programs
+(images/distributed-build/: scheduler.py serves the same REST endpoints over a synthetic package
+graph, worker.py does what BuilderClient does and "builds" by writing artefacts onto the shared
+NFS volumes), watches it through the Kubernetes API, checks the outcome, and deletes everything,
+after success or failure alike. Each failure names its cause: NFS not mountable on a node, an
+image missing on the nodes, a worker that crashed, the service variables missing, ...
+
+Differences from Photon's objects, all deliberate: our image instead of photon:latest (which
+installs its tools with tdnf and pip at start-up, so needs the internet); `storageClassName: ""`
+on the PVs and claims (Photon's name none: on a cluster with a default StorageClass its claims
+get that class and never bind; the report warns when that is the case); the worker Deployment's
+selector carries the build id; the master Job has backoffLimit 0 (Photon: 1, which re-runs a
+failed master once); the scheduler waits for every worker before it hands out the first package.
+No pytest here.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import tarfile
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from harness.artifacts.build import BuildResult, recipe_image
+from harness.core.errors import HarnessError, InfrastructureError
+from harness.core.paths import RECIPES
+from harness.infra.nfs_volumes import nfs_pv, nfs_pvc
+
+PROGRAMS = RECIPES / "distributed-build"
+IMAGE_RECIPE = PROGRAMS / "image"
+REHEARSAL_LABEL = "io.photon-harness/rehearsal"
+
+# Photon's eight volumes: the PV's path under the export (nfspod: the export itself), access mode.
+VOLUMES = {
+    "nfspod": ("", "ReadWriteMany"),
+    "photon": ("/photon", "ReadWriteMany"),
+    "specs": ("/photon/SPECS", "ReadOnlyMany"),
+    "rpms": ("/photon/stage/RPMS", "ReadWriteMany"),
+    "publishrpms": ("/photon/stage/PUBLISHRPMS", "ReadWriteMany"),
+    "publishxrpms": ("/photon/stage/PUBLISHXRPMS", "ReadWriteMany"),
+    "logs": ("/photon/stage/LOGS", "ReadWriteMany"),
+    "builder": ("/photon/support/package-builder", "ReadWriteMany"),
+}
+# Where Photon's worker mounts its six claims.
+WORKER_MOUNTS = {
+    "rpms": "/root/photon/stage/RPMS", "publishrpms": "/root/photon/stage/PUBLISHRPMS",
+    "publishxrpms": "/root/photon/stage/PUBLISHXRPMS", "specs": "/root/photon/SPECS",
+    "logs": "/root/photon/stage/LOGS", "builder": "/root/photon/support/package-builder",
+}
+
+# A synthetic package graph (package -> build requirements): four independent roots, six levels.
+GRAPH: dict[str, list[str]] = {
+    "bzip2": [], "ncurses": [], "xz": [], "zlib": [],
+    "openssl": ["zlib"], "readline": ["ncurses"], "libxml2": ["xz", "zlib"], "perl": ["bzip2", "zlib"],
+    "curl": ["openssl", "zlib"], "python3": ["bzip2", "libxml2", "openssl", "readline"],
+    "git": ["curl", "perl", "python3"], "rpm": ["bzip2", "libxml2", "python3", "xz"],
+    "tdnf": ["curl", "rpm"], "photon-release": ["git", "tdnf"],
+}
+
+IMAGE_PROBLEMS = ("ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName")
+
+
+def new_build_id() -> str:
+    """Four hex digits, as Photon makes them (the second group of a uuid4)."""
+    return str(uuid.uuid4()).split("-")[1]
+
+
+def rehearsal_image(client, say=print) -> BuildResult:
+    """Debian minbase + python3, built locally with mmdebstrap (images/distributed-build/image/)."""
+    return recipe_image(client, IMAGE_RECIPE, "distributed-build", say)
+
+
+def dependants(graph: dict[str, list[str]], pkg: str) -> set[str]:
+    out, todo = set(), [pkg]
+    while todo:
+        cur = todo.pop()
+        for p, reqs in graph.items():
+            if cur in reqs and p not in out:
+                out.add(p)
+                todo.append(p)
+    return out
+
+
+def spec_text(name: str, requires: list[str], seconds: float, outcome: str = "ok") -> str:
+    lines = [f"Summary: {name}, a package of the distributed-build rehearsal (nothing is compiled)",
+             f"Name: {name}", "Version: 1.0", "Release: 1.ph5"]
+    if requires:
+        lines.append("BuildRequires: " + " ".join(requires))
+    lines += [f"%global rehearsal_seconds {seconds:g}", f"%global rehearsal_outcome {outcome}"]
+    return "\n".join(lines) + "\n"
+
+
+def source_tree(graph: dict[str, list[str]], outcomes: dict[str, str],
+                seconds: float | dict[str, float]) -> dict[str, bytes]:
+    """What the rehearsal copies onto the export, as Photon copies its source tree: path -> bytes.
+    seconds: every build's duration, or package -> duration (2s for the others)."""
+    per = seconds if isinstance(seconds, dict) else {}
+    unknown = [p for p in [*outcomes, *per] if p not in graph]
+    if unknown:
+        raise HarnessError(f"no package {', '.join(unknown)} in the rehearsal's graph ({', '.join(sorted(graph))})")
+    default = 2.0 if isinstance(seconds, dict) else seconds
+    files = {f"SPECS/{p}.spec": spec_text(p, r, per.get(p, default), outcomes.get(p, "ok")).encode()
+             for p, r in graph.items()}
+    for prog in ("scheduler.py", "worker.py"):
+        files[f"support/package-builder/{prog}"] = (PROGRAMS / prog).read_bytes()
+    return files
+
+
+def _targz_b64(files: dict[str, bytes]) -> str:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o755 if name.endswith(".py") else 0o644, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+class RehearsalFailed(Exception):
+    """Ends a rehearsal early: `cause` is a short category, the message says what and where."""
+
+    def __init__(self, cause: str, message: str):
+        super().__init__(message)
+        self.cause = cause
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+@dataclass
+class RehearsalResult:
+    build_id: str
+    namespace: str
+    pods: int
+    nfs: str
+    expected_failures: list[str] = field(default_factory=list)
+    cause: str = ""                   # "" when the rehearsal ran to its end; else the failure's category
+    failure: str = ""                 # one paragraph naming the cause
+    lines: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+    created: list[str] = field(default_factory=list)      # "Kind/name" in creation order
+    deleted: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)    # what still existed after the cleanup wait
+    summary: dict | None = None        # the scheduler's end-of-build summary
+    rest: list[Check] = field(default_factory=list)       # the endpoints, called through the API server
+    master_pods: set[str] = field(default_factory=set)
+    worker_pods: dict[str, str] = field(default_factory=dict)   # pod -> node
+    max_workers_running: int = 0
+    max_masters_running: int = 0
+    artefacts: dict[str, dict] = field(default_factory=dict)    # RPM file name -> its JSON, read via nfspod
+    listing: list[str] = field(default_factory=list)            # files under build-<id>/photon/stage
+    checks: list[Check] = field(default_factory=list)
+    worker_logs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.cause and all(c.passed for c in self.checks)
+
+    def report(self) -> str:
+        return "\n".join(self.lines)
+
+
+class Rehearsal:
+    """One rehearsal on a cluster: `Rehearsal(api, ...).run()` -> RehearsalResult (never raises
+    for a failure of the rehearsed build; raises only for bad arguments)."""
+
+    def __init__(self, api, image: str, nfs_host: str, nfs_path: str, *, pods: int = 3,
+                 namespace: str = "default", graph: dict[str, list[str]] | None = None,
+                 outcomes: dict[str, str] | None = None, build_seconds: float | dict[str, float] = 2.0,
+                 pull_policy: str = "IfNotPresent", start_timeout: float = 240, build_timeout: float = 600,
+                 cleanup_timeout: float = 240, keep_artefacts: bool = False, build_id: str | None = None,
+                 during_build=None, say=print):
+        if pods < 1:
+            raise HarnessError(f"pods must be 1 or more, not {pods}")
+        if not nfs_path.startswith("/"):
+            raise HarnessError(f"NFS path {nfs_path!r} must be absolute")
+        from kubernetes import client as k
+        self.api = api
+        self.core, self.batch, self.apps = k.CoreV1Api(api), k.BatchV1Api(api), k.AppsV1Api(api)
+        self.storage = k.StorageV1Api(api)
+        self.image, self.pods, self.ns = image, pods, namespace
+        self.nfs_host, self.nfs_path = nfs_host, nfs_path.rstrip("/") or "/"
+        self.graph = graph or GRAPH
+        self.outcomes = outcomes or {}
+        self.files = source_tree(self.graph, self.outcomes, build_seconds)
+        self.pull_policy = pull_policy
+        self.start_timeout, self.build_timeout, self.cleanup_timeout = start_timeout, build_timeout, cleanup_timeout
+        self.keep_artefacts = keep_artefacts
+        self.during_build = during_build  # called (rehearsal, scheduler state) on each poll; the self-tests' chaos
+        self.id = build_id or new_build_id()
+        self.say = say
+        self.t0 = 0.0
+        self.r = RehearsalResult(self.id, namespace, pods, f"{nfs_host}:{self.nfs_path}",
+                                 sorted(p for p, o in self.outcomes.items() if o == "fail"))
+        self._seen_state: dict[str, str] = {}
+        self.extra_pvs: list[str] = []    # volumes a provisioner made for our claims
+
+    # ------------------------------------------------------------------ names and reporting
+
+    def name(self, base: str) -> str:
+        return f"{base}-{self.id}"
+
+    @property
+    def build_dir(self) -> str:
+        return f"/root/build-{self.id}/photon"    # in the nfspod, which mounts the export at /root
+
+    def labels(self, **extra) -> dict[str, str]:
+        return {REHEARSAL_LABEL: self.id, **extra}
+
+    def line(self, what: str, text: str) -> None:
+        stamp = f"[{time.monotonic() - self.t0:6.1f}s]" if self.t0 else " " * 9
+        out = f"  {stamp} {what:9} {text}"
+        self.r.lines.append(out)
+        self.say(out)
+
+    def warn(self, text: str) -> None:
+        self.r.warnings.append(text)
+        self.line("WARNING", text)
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self) -> RehearsalResult:
+        r = self.r
+        head = (f"distributed-build rehearsal {self.id}: namespace {self.ns}, pods={self.pods}, "
+                f"NFS {r.nfs}, image {self.image}, {len(self.graph)} packages")
+        r.lines.append(head)
+        self.say(head)
+        self.t0 = time.monotonic()
+        try:
+            self._phase("cluster", self.check_cluster)
+            self._phase("volumes", self.create_volumes)
+            self._phase("nfspod", self.start_nfspod)
+            self._phase("copy", self.copy_sources)
+            self._phase("master", self.start_master)
+            self._phase("workers", self.start_workers)
+            self._phase("build", self.watch_build)
+            self._phase("collect", self.collect)
+        except RehearsalFailed as e:
+            r.cause, r.failure = e.cause, str(e)
+            self.line("FAILED", f"[{e.cause}] {e}")
+            self._diagnose()
+        except Exception as e:  # an API error the steps did not expect: still clean up, still report
+            r.cause, r.failure = "error", f"{type(e).__name__}: {str(e)[:1500]}"
+            self.line("FAILED", f"[error] {r.failure}")
+        finally:
+            self._phase("cleanup", self.cleanup)
+            r.seconds = time.monotonic() - self.t0
+        self.judge()
+        return r
+
+    def _phase(self, name: str, fn) -> None:
+        start = time.monotonic()
+        try:
+            fn()
+        finally:
+            self.r.phases[name] = time.monotonic() - start
+
+    # ------------------------------------------------------------------ steps
+
+    def check_cluster(self) -> None:
+        from kubernetes.client.rest import ApiException
+        try:
+            nodes = self.core.list_node(_request_timeout=30).items
+        except ApiException as e:
+            raise RehearsalFailed("cluster", f"the API server refused to list nodes: {e.status} {e.reason}") from None
+        except Exception as e:
+            raise RehearsalFailed("cluster", f"the API server does not answer: {type(e).__name__}: {e}") from None
+        ready = [n.metadata.name for n in nodes
+                 if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
+        self.line("cluster", f"{len(ready)}/{len(nodes)} nodes Ready: {', '.join(sorted(ready))}")
+        if not ready:
+            raise RehearsalFailed("cluster", "no node is Ready")
+        try:
+            self.core.read_namespace(self.ns, _request_timeout=30)
+        except ApiException as e:
+            raise RehearsalFailed("cluster", f"namespace {self.ns}: {e.status} {e.reason}") from None
+        self.check_photon_claims()
+
+    def check_photon_claims(self) -> None:
+        """Photon's PVs and claims name no storageClassName. Where the cluster has a default
+        StorageClass, admission gives the claims that class: they then wait, or (a provisioner that
+        ignores selectors, as kind's host-path one) get a fresh volume instead of the NFS export.
+        One PV and claim shaped exactly like Photon's show which; the rehearsal's own set "" on both."""
+        from kubernetes.client.rest import ApiException
+        name = self.name("photon-claim-probe")
+        pv = nfs_pv(name, self.nfs_host, self.nfs_path, self.labels(**{"storage-tier": name}))
+        pv.spec.storage_class_name = None
+        pvc = nfs_pvc(name, {"storage-tier": name}, storage_class=None)
+        pvc.metadata.labels = self.labels()
+        self._create("PersistentVolume", lambda: self.core.create_persistent_volume(pv))
+        self._create("PersistentVolumeClaim", lambda: self.core.create_namespaced_persistent_volume_claim(self.ns, pvc))
+        deadline = time.monotonic() + 20
+        while True:
+            got = self.core.read_namespaced_persistent_volume_claim(name, self.ns, _request_timeout=30)
+            if got.status.phase == "Bound" or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        cls, bound = got.spec.storage_class_name, got.spec.volume_name
+        for kind, delete in (("PersistentVolumeClaim", lambda: self.core.delete_namespaced_persistent_volume_claim(
+                name, self.ns)), ("PersistentVolume", lambda: self.core.delete_persistent_volume(name))):
+            try:
+                delete()
+                self.r.deleted.append(f"{kind}/{name}")
+            except ApiException as e:
+                self.warn(f"deleting {kind}/{name}: {e.status} {e.reason}")
+        if bound and bound != name:
+            self.extra_pvs.append(bound)  # provisioned for the claim; its reclaim policy deletes it
+        if got.status.phase == "Bound" and bound == name:
+            self.line("storage", "a claim shaped like Photon's (no storageClassName) binds to its NFS PV")
+            return
+        what = (f"was bound to {bound}, a volume the class's provisioner made, instead of the NFS PV: Photon's "
+                f"master and workers would each write to that volume, not to the shared export"
+                if bound else "stayed Pending for 20s: `make distributed-build` would wait at its first pod")
+        self.warn(f"a PV and claim shaped like Photon's (support/package-builder/yaml/persistentVolume*.yaml: no "
+                  f"storageClassName) do not pair here: the cluster gave the claim StorageClass "
+                  f"{cls or '(none)'} and it {what}. Before Photon's build, add storageClassName: \"\" to both "
+                  f"YAML files or remove the default-class annotation; the rehearsal's own objects set \"\".")
+
+    def create_volumes(self) -> None:
+        for base, (sub, access) in VOLUMES.items():
+            path = self.nfs_path if base == "nfspod" else f"{self.nfs_path.rstrip('/')}/build-{self.id}{sub}"
+            pv = nfs_pv(self.name(base), self.nfs_host, path, self.labels(**{"storage-tier": self.name(base)}),
+                        access=access, capacity="10Gi")
+            self._create("PersistentVolume", lambda b=pv: self.core.create_persistent_volume(b))
+        for base, (_, access) in VOLUMES.items():
+            pvc = nfs_pvc(self.name(base), {"storage-tier": self.name(base)}, access=access)
+            pvc.metadata.labels = self.labels()
+            self._create("PersistentVolumeClaim",
+                         lambda b=pvc: self.core.create_namespaced_persistent_volume_claim(self.ns, b))
+        self.line("volumes", f"8 nfs PVs on {self.nfs_host}:{self.nfs_path} (nfspod; the others under "
+                             f"build-{self.id}/photon/...) and 8 claims")
+        deadline = time.monotonic() + 60
+        while True:
+            pvcs = self.core.list_namespaced_persistent_volume_claim(
+                self.ns, label_selector=f"{REHEARSAL_LABEL}={self.id}", _request_timeout=30).items
+            pending = sorted(c.metadata.name for c in pvcs if c.status.phase != "Bound")
+            if not pending and len(pvcs) == len(VOLUMES):
+                self.line("volumes", "8 claims Bound")
+                return
+            if time.monotonic() > deadline:
+                raise RehearsalFailed("volumes", f"claims not Bound after 60s: {', '.join(pending)}")
+            time.sleep(1)
+
+    def _sys_volume(self):
+        return {"name": "sys", "hostPath": {"path": "/sys"}}
+
+    def _claim_volume(self, base: str):
+        return {"name": base, "persistentVolumeClaim": {"claimName": self.name(base)}}
+
+    def _container(self, name: str, command: list[str], mounts: dict[str, str], workdir: str, env=None):
+        mounts = [{"name": n, "mountPath": p} for n, p in mounts.items()]
+        return {"name": name, "image": self.image, "imagePullPolicy": self.pull_policy,
+                "command": command, "workingDir": workdir, "env": env or [],
+                "ports": [{"containerPort": 80}], "securityContext": {"privileged": True},
+                "volumeMounts": mounts + [{"name": "sys", "mountPath": "/sys", "readOnly": False}]}
+
+    def start_nfspod(self) -> None:
+        name = self.name("nfspod")
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": name, "labels": self.labels(app="nfspod")},
+               "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 2,
+                        "containers": [self._container(
+                            "nfs-copy", ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"],
+                            {"nfspod": "/root"}, "/root")],
+                        "volumes": [self._claim_volume("nfspod"), self._sys_volume()]}}
+        self._create("Pod", lambda: self.core.create_namespaced_pod(self.ns, pod))
+        node = self._wait_running(name, "nfspod")
+        self.line("nfspod", f"{name} Running on {node}: {self.nfs_host}:{self.nfs_path} mounted at /root")
+
+    def copy_sources(self) -> None:
+        d = self.build_dir
+        dirs = " ".join(f"{d}{sub[len('/photon'):]}" for base, (sub, _) in VOLUMES.items() if base != "nfspod")
+        script = (f"set -e; mkdir -p {dirs}; echo '{_targz_b64(self.files)}' | base64 -d | tar -xzf - -C {d}; "
+                  f"cd {d} && find . -type f | sort")
+        code, out = self._exec(self.name("nfspod"), ["sh", "-c", script], 120)
+        listed = {l[2:] for l in out.split() if l.startswith("./")}
+        if code != 0 or not set(self.files) <= listed:
+            raise RehearsalFailed("nfs-write", f"copying the sources onto the export through {self.name('nfspod')} "
+                                  f"failed (exit {code}): {out.strip()[-600:]}")
+        self.line("copy", f"{len(self.files)} files (scheduler.py, worker.py, {len(self.graph)} specs) onto "
+                          f"build-{self.id}/photon through {self.name('nfspod')}")
+
+    def start_master(self) -> None:
+        app = self.name("master")
+        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": self.name("master-service"),
+                                                                    "labels": self.labels()},
+               "spec": {"selector": {"app": app}, "ports": [{"protocol": "TCP", "port": 80, "targetPort": 80}]}}
+        self._create("Service", lambda: self.core.create_namespaced_service(self.ns, svc))
+        env = [{"name": "REHEARSAL_PODS", "value": str(self.pods)}, {"name": "PYTHONUNBUFFERED", "value": "1"}]
+        job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": app, "labels": self.labels()},
+               "spec": {"backoffLimit": 0, "template": {
+                   "metadata": {"labels": self.labels(app=app)},
+                   "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 2,
+                            "containers": [self._container("photon-master",
+                                                           ["python3", "support/package-builder/scheduler.py"],
+                                                           {"photon": "/root/photon"}, "/root/photon", env)],
+                            "volumes": [self._claim_volume("photon"), self._sys_volume()]}}}}
+        self._create("Job", lambda: self.batch.create_namespaced_job(self.ns, job))
+        self.line("master", f"Service {self.name('master-service')} (TCP 80) and Job {app} (the scheduler)")
+
+    def start_workers(self) -> None:
+        app = self.name("worker")
+        env = [{"name": "BUILDID", "value": self.id.upper()}, {"name": "PYTHONUNBUFFERED", "value": "1"},
+               {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]
+        dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": app, "labels": self.labels()},
+               "spec": {"replicas": self.pods, "selector": {"matchLabels": {"app": app}},
+                        "template": {"metadata": {"labels": self.labels(app=app)},
+                                     "spec": {"terminationGracePeriodSeconds": 2,
+                                              "containers": [self._container(
+                                                  "photon-worker", ["python3", "worker.py"], WORKER_MOUNTS,
+                                                  "/root/photon/support/package-builder", env)],
+                                              "volumes": [self._claim_volume(b) for b in WORKER_MOUNTS]
+                                              + [self._sys_volume()]}}}}
+        self._create("Deployment", lambda: self.apps.create_namespaced_deployment(self.ns, dep))
+        self.line("workers", f"Deployment {app}: {self.pods} replicas, env BUILDID={self.id.upper()} -> "
+                             f"MASTER_SERVICE_{self.id.upper()}_SERVICE_HOST/_PORT")
+        master = self._wait_running(None, "master", selector=f"app={self.name('master')}")
+        self.line("master", f"scheduler pod Running on {master}")
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            pods = self._pods(f"app={app}")
+            running = {p.metadata.name: p.spec.node_name for p in pods if p.status.phase == "Running"}
+            self._count(pods)
+            for p in pods:
+                self._check_pod(p, "worker")
+            self._check_master()
+            if len(running) >= self.pods:
+                self.r.worker_pods.update(running)
+                nodes = sorted(set(running.values()))
+                self.line("workers", f"{len(running)} worker pods Running on {len(nodes)} node(s): "
+                                     + ", ".join(f"{p} ({n})" for p, n in sorted(running.items())))
+                break
+            if time.monotonic() > deadline:
+                self._replica_problem(app)
+                raise RehearsalFailed("start", f"only {len(running)}/{self.pods} worker pods Running after "
+                                      f"{self.start_timeout:.0f}s: {self._pod_states(pods)}")
+            time.sleep(2)
+        self.check_rest()
+
+    def check_rest(self) -> None:
+        """The documented endpoints, called through the API server's service proxy (so from outside
+        the cluster); GET /package/ is left to the workers (it hands out a package)."""
+        checks = [("GET /constants/", "GET", "/constants/", None, 200,
+                   lambda b: isinstance(b, dict) and {"specPath", "rpmPath", "logPath"} <= set(b)),
+                  ("GET /donelist/", "GET", "/donelist/", None, 200,
+                   lambda b: isinstance(b, dict) and isinstance(b.get("packages"), list)),
+                  ("GET /mappackagetocycle/", "GET", "/mappackagetocycle/", None, 200, lambda b: isinstance(b, dict)),
+                  ("POST /notifybuild/ without package", "POST", "/notifybuild/", {"status": 0}, 400, None),
+                  ("POST /notifybuild/ with status 7", "POST", "/notifybuild/",
+                   {"package": sorted(self.graph)[0], "status": 7}, 406, None)]
+        deadline = time.monotonic() + 60
+        while True:  # the service answers once its endpoint (the master pod) is ready in kube-proxy
+            code, body = self._proxy("GET", "/constants/")
+            if code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        if code != 200:
+            raise RehearsalFailed("service", f"service {self.name('master-service')} does not answer through "
+                                  f"the API server's proxy (GET /constants/: {code} {str(body)[:200]})")
+        for what, method, path, data, want, valid in checks:
+            code, body = self._proxy(method, path, data)
+            ok = code == want and (valid is None or valid(body))
+            self.r.rest.append(Check(what, ok, f"{code} {json.dumps(body)[:120] if body is not None else ''}"))
+        bad = [c for c in self.r.rest if not c.passed]
+        self.line("REST", "via the API server: " + "; ".join(f"{c.name} -> {c.detail.split()[0]}" for c in self.r.rest)
+                  + (f" (NOT as documented: {', '.join(c.name for c in bad)})" if bad else ""))
+
+    def watch_build(self) -> None:
+        deadline = time.monotonic() + self.build_timeout
+        job = self.name("master")
+        while True:
+            st = self.batch.read_namespaced_job_status(job, self.ns, _request_timeout=30).status
+            pods = self._pods(f"{REHEARSAL_LABEL}={self.id}")
+            self._count(pods)
+            state = self._state()
+            for p in pods:
+                role = "worker" if p.metadata.labels.get("app") == self.name("worker") else (
+                    "master" if p.metadata.labels.get("app") == job else "nfspod")
+                self._check_pod(p, role, state)
+            if state:
+                self._progress(state)
+                self._check_lost_workers(state, pods)
+                if self.during_build is not None:
+                    self.during_build(self, state)
+            if st.succeeded or st.failed:
+                self.r.summary = self._summary()
+                if self.r.summary is None:
+                    raise RehearsalFailed("master", f"the master Job {'failed' if st.failed else 'ended'} without a "
+                                          f"summary; its log ends:\n{self._master_log(15)}")
+                if st.failed and self.r.summary.get("result") == "built":
+                    raise RehearsalFailed("master", "the master Job failed although every package was built")
+                s = self.r.summary
+                counts = {}
+                for p in s["packages"].values():
+                    counts[p["state"]] = counts.get(p["state"], 0) + 1
+                self.line("build", f"over: master Job {'succeeded' if st.succeeded else 'failed'}; "
+                          + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+                return
+            if time.monotonic() > deadline:
+                raise RehearsalFailed("timeout", f"the build did not end within {self.build_timeout:.0f}s; "
+                                      f"package states: {self._state_counts(state)}")
+            time.sleep(2)
+
+    def collect(self) -> None:
+        """Read the artefacts back through the nfspod, as Photon copies stage/ back."""
+        d = self.build_dir
+        code, out = self._exec(self.name("nfspod"), ["sh", "-c", f"cd {d}/stage && find . -type f | sort"], 60)
+        if code != 0:
+            raise RehearsalFailed("nfs-read", f"listing build-{self.id}/photon/stage through the nfspod failed: {out[-300:]}")
+        self.r.listing = [l[2:] for l in out.split() if l.startswith("./")]
+        code, out = self._exec(self.name("nfspod"), ["sh", "-c", f"cat {d}/stage/RPMS/*.rpm 2>/dev/null; true"], 60)
+        for line in out.splitlines():
+            try:
+                art = json.loads(line)
+            except ValueError:
+                continue
+            self.r.artefacts[art["package"]] = art
+        self.line("collect", f"{len(self.r.listing)} files under build-{self.id}/photon/stage, "
+                             f"{len(self.r.artefacts)} package artefacts, read through {self.name('nfspod')}")
+        for pod in self.r.worker_pods:
+            try:
+                self.r.worker_logs[pod] = self.core.read_namespaced_pod_log(pod, self.ns, _request_timeout=30)
+            except Exception:  # noqa: BLE001 - a log is a nicety here
+                continue
+            if "WARNING DNS" in self.r.worker_logs[pod]:
+                self.warn(f"worker {pod} could not resolve {self.name('master-service')} by DNS (Photon's worker "
+                          f"needs only the service variables, so the build itself is not affected)")
+
+    def cleanup(self) -> None:
+        """Photon's clean(): the build directory (through the nfspod), master Job, nfspod, service,
+        worker Deployment, claims, volumes; then wait until none of them exists any more."""
+        from kubernetes.client.rest import ApiException
+        if not self.r.created:
+            return
+        nfspod = self.name("nfspod")
+        if not self.keep_artefacts and f"Pod/{nfspod}" in self.r.created:
+            try:
+                if self.core.read_namespaced_pod(nfspod, self.ns, _request_timeout=30).status.phase == "Running":
+                    self._exec(nfspod, ["rm", "-rf", f"/root/build-{self.id}"], 120)
+            except Exception:  # noqa: BLE001 - the export stays dirty; the objects still go
+                self.warn(f"could not remove build-{self.id} from the export")
+        steps = [
+            ("Job", self.name("master"), lambda n: self.batch.delete_namespaced_job(
+                n, self.ns, propagation_policy="Foreground", grace_period_seconds=2)),
+            ("Pod", nfspod, lambda n: self.core.delete_namespaced_pod(n, self.ns, grace_period_seconds=2)),
+            ("Service", self.name("master-service"), lambda n: self.core.delete_namespaced_service(n, self.ns)),
+            ("Deployment", self.name("worker"), lambda n: self.apps.delete_namespaced_deployment(
+                n, self.ns, propagation_policy="Foreground", grace_period_seconds=2)),
+        ] + [("PersistentVolumeClaim", self.name(b), lambda n: self.core.delete_namespaced_persistent_volume_claim(
+            n, self.ns)) for b in VOLUMES] + [
+            ("PersistentVolume", self.name(b), lambda n: self.core.delete_persistent_volume(n)) for b in VOLUMES]
+        for kind, name, delete in steps:
+            if f"{kind}/{name}" not in self.r.created:
+                continue
+            try:
+                delete(name)
+                self.r.deleted.append(f"{kind}/{name}")
+            except ApiException as e:
+                if e.status != 404:
+                    self.warn(f"deleting {kind}/{name}: {e.status} {e.reason}")
+        deadline = time.monotonic() + self.cleanup_timeout
+        while True:
+            left = self.remaining()
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        self.r.leftovers = left
+        self.line("cleanup", f"deleted {len(self.r.deleted)} objects; "
+                  + ("nothing of the build is left" if not left else f"STILL THERE after {self.cleanup_timeout:.0f}s: "
+                     + ", ".join(left)))
+
+    def remaining(self) -> list[str]:
+        sel = f"{REHEARSAL_LABEL}={self.id}"
+        left = [f"PersistentVolume/{o.metadata.name}" for o in self.core.list_persistent_volume(_request_timeout=30).items
+                if (o.metadata.labels or {}).get(REHEARSAL_LABEL) == self.id or o.metadata.name in self.extra_pvs]
+        for kind, lister in (("PersistentVolumeClaim", self.core.list_namespaced_persistent_volume_claim),
+                             ("Pod", self.core.list_namespaced_pod), ("Service", self.core.list_namespaced_service),
+                             ("Job", self.batch.list_namespaced_job), ("Deployment", self.apps.list_namespaced_deployment),
+                             ("ReplicaSet", self.apps.list_namespaced_replica_set)):
+            left += [f"{kind}/{o.metadata.name}" for o in lister(self.ns, label_selector=sel, _request_timeout=30).items]
+        return left
+
+    # ------------------------------------------------------------------ the verdict
+
+    def judge(self) -> None:
+        r, checks = self.r, self.r.checks
+        s = r.summary
+        failing = set(r.expected_failures)
+        blocked = set().union(*(dependants(self.graph, p) for p in failing)) if failing else set()
+        to_build = set(self.graph) - failing - blocked
+        if s is not None:
+            pk = s["packages"]
+            twice = {p: v["handed_out"] for p, v in pk.items() if v["handed_out"] > 1}
+            unbuilt = sorted(p for p in to_build if pk[p]["state"] != "built")
+            checks.append(Check("every package built exactly once",
+                                not twice and not unbuilt and not s.get("anomalies"),
+                                f"{len(to_build) - len(unbuilt)}/{len(to_build)} built"
+                                + (f"; handed out more than once: {twice}" if twice else "")
+                                + (f"; not built: {', '.join(unbuilt)}" if unbuilt else "")
+                                + (f"; anomalies: {s['anomalies']}" if s.get("anomalies") else "")))
+            wrong = []
+            for p, v in pk.items():
+                if v["scheduled"] is None:
+                    continue
+                for req in v["requires"]:
+                    done = pk[req]["finished"]
+                    if pk[req]["state"] != "built" or done is None or done > v["scheduled"]:
+                        wrong.append(f"{p} started before {req} was built")
+            checks.append(Check("in dependency order", not wrong,
+                                "every package was handed out after all its build requirements were built"
+                                if not wrong else "; ".join(wrong)))
+            if failing:
+                bad = [p for p in failing if pk[p]["state"] != "failed"]
+                built_dependants = sorted(p for p in blocked if pk[p]["state"] != "blocked" or p in r.artefacts)
+                checks.append(Check("a failed package is reported and its dependants are not built",
+                                    not bad and not built_dependants,
+                                    f"failed: {', '.join(sorted(failing))}; not built (blocked): "
+                                    f"{', '.join(sorted(blocked)) or 'none'}"
+                                    + (f"; NOT reported as failed: {bad}" if bad else "")
+                                    + (f"; built anyway: {built_dependants}" if built_dependants else "")))
+            by_worker: dict[str, list[str]] = {}
+            for p, v in pk.items():
+                if v["worker"]:
+                    by_worker.setdefault(v["worker"], []).append(p)
+            idle = sorted(set(r.worker_pods) - set(by_worker))
+            if self.pods > 1:
+                checks.append(Check("every worker got work", not idle and len(by_worker) >= self.pods,
+                                    ", ".join(f"{w} ({r.worker_pods.get(w, '?')}): {len(ps)}"
+                                              for w, ps in sorted(by_worker.items()))
+                                    + (f"; got nothing: {', '.join(idle)}" if idle else "")))
+            built = sorted(p for p, v in pk.items() if v["state"] == "built")
+            missing = [p for p in built if p not in r.artefacts]
+            mismatch = [p for p in built if p in r.artefacts and r.artefacts[p]["built_by"] != pk[p]["worker"]]
+            checks.append(Check("artefacts visible through the nfspod", not missing and not mismatch,
+                                f"{len(built) - len(missing)}/{len(built)} RPMs under stage/RPMS, each naming the "
+                                f"worker the scheduler handed it to"
+                                + (f"; missing: {missing}" if missing else "")
+                                + (f"; built by another worker: {mismatch}" if mismatch else "")))
+            reqs = s.get("requests", {})
+            counts = {k: v for k, v in reqs.items() if k.startswith(("GET /package/", "POST /notifybuild/"))}
+            rest_ok = (reqs.get("GET /package/ 200", 0) == sum(v["handed_out"] for v in pk.values())
+                       and reqs.get("GET /package/ 204", 0) > 0
+                       and reqs.get("POST /notifybuild/ 200", 0) >= len([v for v in pk.values() if v["finished"]]))
+            checks.append(Check("workers made the REST calls", rest_ok,
+                                ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))))
+        if r.rest:
+            checks.append(Check("endpoints answer as documented", all(c.passed for c in r.rest),
+                                "; ".join(f"{c.name} -> {c.detail}" for c in r.rest if not c.passed) or
+                                "; ".join(f"{c.name} -> {c.detail.split()[0]}" for c in r.rest)))
+        if r.worker_pods:
+            checks.append(Check("one master pod and `pods` worker pods",
+                                len(r.master_pods) == 1 and r.max_workers_running == self.pods,
+                                f"master pods: {len(r.master_pods)}; worker pods running at once: "
+                                f"{r.max_workers_running} of {self.pods}"))
+        checks.append(Check("everything deleted afterwards", not r.leftovers,
+                            f"{len(r.deleted)} objects deleted" if not r.leftovers else "left: " + ", ".join(r.leftovers)))
+        r.lines.append("  checks:")
+        for c in checks:
+            r.lines.append(f"    {'PASS' if c.passed else 'FAIL'}  {c.name}: {c.detail}")
+        verdict = ("PASSED" if r.ok else f"FAILED [{r.cause}]: {r.failure.splitlines()[0]}" if r.cause
+                   else "FAILED: " + "; ".join(c.name for c in checks if not c.passed))
+        r.lines.append(f"  rehearsal {self.id} {verdict} in {r.seconds:.1f}s "
+                       f"({', '.join(f'{k} {v:.1f}s' for k, v in r.phases.items())})")
+        for l in r.lines[-len(checks) - 2:]:
+            self.say(l)
+
+    # ------------------------------------------------------------------ watching pods
+
+    def _pods(self, selector: str):
+        return self.core.list_namespaced_pod(self.ns, label_selector=selector, _request_timeout=30).items
+
+    def _count(self, pods) -> None:
+        masters = [p for p in pods if p.metadata.labels.get("app") == self.name("master")]
+        workers = [p for p in pods if p.metadata.labels.get("app") == self.name("worker")]
+        self.r.master_pods |= {p.metadata.name for p in masters}
+        self.r.max_masters_running = max(self.r.max_masters_running,
+                                         sum(p.status.phase == "Running" for p in masters))
+        running = [p for p in workers if p.status.phase == "Running"]
+        self.r.max_workers_running = max(self.r.max_workers_running, len(running))
+        for p in running:
+            self.r.worker_pods.setdefault(p.metadata.name, p.spec.node_name)
+
+    def _wait_running(self, name: str | None, role: str, selector: str | None = None) -> str:
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            pods = ([self.core.read_namespaced_pod(name, self.ns, _request_timeout=30)] if name
+                    else self._pods(selector))
+            for p in pods:
+                self._check_pod(p, role)
+                if p.status.phase == "Running":
+                    if role == "master":
+                        self.r.master_pods.add(p.metadata.name)
+                    return p.spec.node_name
+            if time.monotonic() > deadline:
+                raise RehearsalFailed("start", f"the {role} pod is not Running after {self.start_timeout:.0f}s: "
+                                      f"{self._pod_states(pods) or 'no pod was created'}")
+            time.sleep(2)
+
+    def _check_pod(self, pod, role: str, state: dict | None = None) -> None:
+        """Raise RehearsalFailed for what will not heal: an image not on the node, a volume that does
+        not mount, a pod that cannot be scheduled, a worker or master that exited."""
+        name, node = pod.metadata.name, pod.spec.node_name or "(not scheduled)"
+        if role == "worker" and pod.metadata.deletion_timestamp is not None:
+            self._worker_died(pod, None, state)
+        for cs in (pod.status.container_statuses or []) + (pod.status.init_container_statuses or []):
+            w = cs.state.waiting if cs.state else None
+            if w and w.reason in IMAGE_PROBLEMS:
+                raise RehearsalFailed("image", f"image {self.image} is not on node {node} and cannot be pulled "
+                                      f"({w.reason} for {role} pod {name}: {(w.message or '').strip()[:300]}). "
+                                      f"Load it into every node (kind: `kind load docker-image {self.image} --name "
+                                      f"CLUSTER`) or push it to a registry the nodes can pull from.")
+            if role == "worker" and (cs.restart_count or (cs.state and cs.state.terminated)):
+                self._worker_died(pod, cs, state)
+            if role == "master" and cs.state and cs.state.terminated and cs.state.terminated.exit_code not in (0, 1):
+                t = cs.state.terminated
+                raise RehearsalFailed("master", f"the master pod {name} on {node} exited with code {t.exit_code} "
+                                      f"({t.reason}); its log ends:\n{self._master_log(10)}")
+        if pod.status.phase == "Pending":
+            events = self.core.list_namespaced_event(self.ns, field_selector=f"involvedObject.name={name}",
+                                                     _request_timeout=30).items
+            for ev in sorted(events, key=lambda e: e.last_timestamp or e.event_time or e.metadata.creation_timestamp):
+                if ev.reason == "FailedMount" and "nfs" in (ev.message or "").lower() or (
+                        ev.reason == "FailedMount" and "mount failed" in (ev.message or "")):
+                    raise RehearsalFailed("nfs-unreachable", self._mount_failure(name, role, node, ev.message))
+                if ev.reason == "FailedScheduling" and (ev.count or 1) >= 3:
+                    raise RehearsalFailed("scheduling", f"the {role} pod {name} cannot be scheduled: {ev.message}")
+
+    def _mount_failure(self, pod: str, role: str, node: str, message: str) -> str:
+        out = message.split("Output:", 1)[-1].strip() if "Output:" in message else message.strip()
+        vol = message.split('volume "', 1)[-1].split('"', 1)[0] if 'volume "' in message else "?"
+        return (f"NFS unreachable from pods: kubelet on node {node} could not mount volume {vol} "
+                f"({self.nfs_host}:{self.nfs_path}) for the {role} pod {pod}: {out[:400]}. Check that the NFS "
+                f"server runs and that every node reaches {self.nfs_host} on TCP 111, 2049 and the MOUNT port, "
+                f"and that the nodes can mount NFS (`mount -t nfs`).")
+
+    def _worker_died(self, pod, cs, state: dict | None) -> None:
+        name, node = pod.metadata.name, pod.spec.node_name
+        t = None if cs is None else (cs.last_state.terminated if cs.last_state and cs.last_state.terminated else
+                                     cs.state.terminated if cs.state else None)
+        code = t.exit_code if t else "?"
+        holding = sorted(p for p, v in ((state or self._state() or {}).get("packages") or {}).items()
+                         if v["state"] == "building" and v["worker"] == name)
+        try:
+            log = self.core.read_namespaced_pod_log(name, self.ns, previous=bool(cs and cs.restart_count),
+                                                    tail_lines=8, _request_timeout=30)
+        except Exception:  # noqa: BLE001
+            log = "(no log)"
+        if cs is None and not holding:
+            return  # deleted while idle: the Deployment replaces it and the build goes on
+        fatal = [l.split("FATAL ", 1)[1] for l in log.splitlines() if "FATAL " in l]
+        if code == 3 and fatal:
+            raise RehearsalFailed("service-env", f"worker pod {name} on {node}: {fatal[-1]}")
+        if code == 4 and fatal:
+            raise RehearsalFailed("master-unreachable", f"worker pod {name} on {node}: {fatal[-1]} (service "
+                                  f"{self.name('master-service')}: check kube-proxy and the pod network)")
+        doing = (f" while building {', '.join(holding)}; the scheduler still counts "
+                 f"{'it' if len(holding) == 1 else 'them'} as building, so Photon's build would wait for "
+                 f"{'it' if len(holding) == 1 else 'them'} forever (its scheduler has no timeout)") if holding else ""
+        what = ("was deleted (killed from outside)" if cs is None else
+                f"crashed: exit code {code} ({t.reason if t else '?'})")
+        raise RehearsalFailed("worker-crashed", f"worker pod {name} on {node} {what}{doing}. "
+                              f"Its log ends:\n{log.rstrip()}")
+
+    def _check_lost_workers(self, state: dict, pods) -> None:
+        names = {p.metadata.name for p in pods}
+        for p, v in state.get("packages", {}).items():
+            if v["state"] == "building" and v["worker"] not in names and v["worker"] in self.r.worker_pods:
+                raise RehearsalFailed("worker-crashed", f"worker pod {v['worker']} (node "
+                                      f"{self.r.worker_pods[v['worker']]}) disappeared while building {p}; the "
+                                      f"scheduler still counts {p} as building, so Photon's build would wait forever")
+
+    def _check_master(self) -> None:
+        for p in self._pods(f"app={self.name('master')}"):
+            self._check_pod(p, "master")
+
+    def _replica_problem(self, app: str) -> None:
+        for rs in self.apps.list_namespaced_replica_set(self.ns, label_selector=f"app={app}", _request_timeout=30).items:
+            for c in rs.status.conditions or []:
+                if c.type == "ReplicaFailure" and c.status == "True":
+                    raise RehearsalFailed("start", f"the worker pods cannot be created: {c.message}")
+
+    def _pod_states(self, pods) -> str:
+        out = []
+        for p in pods:
+            why = [cs.state.waiting.reason for cs in p.status.container_statuses or []
+                   if cs.state and cs.state.waiting]
+            out.append(f"{p.metadata.name} {p.status.phase}{' (' + ', '.join(why) + ')' if why else ''} "
+                       f"on {p.spec.node_name or '-'}")
+        return "; ".join(out)
+
+    def _diagnose(self) -> None:
+        """After a failure: the last events of the rehearsal's pods, for the report."""
+        try:
+            pods = self._pods(f"{REHEARSAL_LABEL}={self.id}")
+        except Exception:  # noqa: BLE001
+            return
+        if pods:
+            self.line("pods", self._pod_states(pods))
+
+    # ------------------------------------------------------------------ the scheduler's view
+
+    def _proxy(self, method: str, path: str, body=None) -> tuple[int, object]:
+        from kubernetes.client.rest import ApiException
+        url = f"/api/v1/namespaces/{self.ns}/services/{self.name('master-service')}:80/proxy{path}"
+        try:
+            resp, code, _ = self.api.call_api(url, method, header_params={"Content-Type": "application/json",
+                                                                          "Accept": "*/*"},
+                                              body=body, auth_settings=["BearerToken"], _preload_content=False,
+                                              _request_timeout=15)
+            raw = resp.data
+        except ApiException as e:
+            code, raw = e.status, e.body or b""
+        except Exception as e:  # noqa: BLE001 - connection trouble: report it as no answer
+            return 0, f"{type(e).__name__}: {e}"
+        text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        try:
+            return code, json.loads(text) if text else None
+        except ValueError:
+            return code, text
+
+    def _state(self) -> dict | None:
+        code, body = self._proxy("GET", "/rehearsal/state/")
+        return body if code == 200 and isinstance(body, dict) else None
+
+    def _progress(self, state: dict) -> None:
+        for p, v in sorted(state["packages"].items(), key=lambda kv: (kv[1]["scheduled"] or 0, kv[0])):
+            if self._seen_state.get(p) == v["state"]:
+                continue
+            if v["state"] == "building":
+                self.line("build", f"{p} -> {v['worker']} ({self.r.worker_pods.get(v['worker'], '?')})")
+            elif v["state"] in ("built", "failed"):
+                self.line("build", f"{p} {v['state'].upper() if v['state'] == 'failed' else v['state']} "
+                                   f"by {v['worker']}")
+            elif v["state"] == "blocked":
+                self.line("build", f"{p} blocked (a build requirement failed)")
+            self._seen_state[p] = v["state"]
+
+    @staticmethod
+    def _state_counts(state: dict | None) -> str:
+        if not state:
+            return "unknown (the scheduler does not answer)"
+        counts: dict[str, list[str]] = {}
+        for p, v in state["packages"].items():
+            counts.setdefault(v["state"], []).append(p)
+        return "; ".join(f"{k}: {', '.join(sorted(v))}" for k, v in sorted(counts.items()))
+
+    def _master_pod(self) -> str | None:
+        pods = self._pods(f"app={self.name('master')}")
+        return pods[0].metadata.name if pods else None
+
+    def _master_log(self, tail: int | None = None) -> str:
+        pod = self._master_pod()
+        if not pod:
+            return "(no master pod)"
+        try:
+            return self.core.read_namespaced_pod_log(pod, self.ns, tail_lines=tail, _request_timeout=30)
+        except Exception as e:  # noqa: BLE001
+            return f"(no log: {e})"
+
+    def _summary(self) -> dict | None:
+        for line in reversed(self._master_log().splitlines()):
+            if line.startswith("SUMMARY "):
+                return json.loads(line[len("SUMMARY "):])
+        return None
+
+    # ------------------------------------------------------------------ API plumbing
+
+    def _create(self, kind: str, create) -> None:
+        from kubernetes.client.rest import ApiException
+        try:
+            obj = create()
+        except ApiException as e:
+            msg = e.body.decode(errors="replace") if isinstance(e.body, bytes) else str(e.body)
+            try:
+                msg = json.loads(msg).get("message", msg)
+            except ValueError:
+                pass
+            cause = "pod-security" if "PodSecurity" in msg else "api"
+            raise RehearsalFailed(cause, f"creating the {kind} was refused: {e.status} {msg[:500]}") from None
+        name = obj.metadata.name if hasattr(obj, "metadata") else obj["metadata"]["name"]
+        self.r.created.append(f"{kind}/{name}")
+
+    def _exec(self, pod: str, argv: list[str], timeout: float) -> tuple[int, str]:
+        from kubernetes.stream import stream
+        resp = stream(self.core.connect_get_namespaced_pod_exec, pod, self.ns, command=argv, stderr=True,
+                      stdin=False, stdout=True, tty=False, _preload_content=False)
+        out: list[str] = []
+        deadline = time.monotonic() + timeout
+        while resp.is_open() and time.monotonic() < deadline:
+            resp.update(timeout=1)
+            out += [resp.read_stdout(timeout=0) or "", resp.read_stderr(timeout=0) or ""]
+        timed_out = resp.is_open()
+        out += [resp.read_stdout(timeout=0) or "", resp.read_stderr(timeout=0) or ""]
+        resp.close()
+        if timed_out:
+            raise InfrastructureError(f"`{' '.join(argv)[:80]}` in pod {pod} ran past {timeout:.0f}s")
+        code = resp.returncode
+        return (code if code is not None else 0), "".join(out)
