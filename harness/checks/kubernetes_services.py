@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 
 from harness.core.errors import CommandTimeout, InfrastructureError
+from harness.core.wait import WaitTimeout, wait_for
 
 SERVICES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
 UNIT_DIR = "/usr/lib/systemd/system"
@@ -95,24 +96,7 @@ def unit_state(target, unit: str) -> UnitState:
 
 
 def settle(target, unit: str, stable: float = 8, timeout: float = 90) -> UnitState:
-    """Wait until `unit` is active with one main PID for `stable` seconds, or has given up
-    (failed/inactive); a unit restarting in a loop is reported as it is when time runs out."""
-    deadline = time.monotonic() + timeout
-    since, pid = None, None
-    st = unit_state(target, unit)
-    while time.monotonic() < deadline:
-        st = unit_state(target, unit)
-        if st.active in ("failed", "inactive"):
-            return st
-        if st.active == "active" and st.main_pid:
-            if st.main_pid != pid:
-                since, pid = time.monotonic(), st.main_pid
-            elif time.monotonic() - since >= stable:
-                return st
-        else:
-            since, pid = None, None
-        time.sleep(1)
-    return st
+    return settle_all(target, [unit], stable, timeout)[unit]
 
 
 ERROR_LINE = re.compile(r'^(Error: .*|.*"command failed".*|F\d{4} .*|.*failed to run Kubelet.*|.*error: .*)$', re.M)
@@ -450,30 +434,35 @@ def sandbox_image(target) -> str:
 
 
 def settle_all(target, units, stable: float = 8, timeout: float = 90) -> dict[str, UnitState]:
-    """settle() for several units at once (their stability windows overlap)."""
-    deadline = time.monotonic() + timeout
-    seen: dict[str, tuple[int, float]] = {}
-    done: dict[str, UnitState] = {}
-    while True:
+    """Wait until each unit is active with one main PID for `stable` seconds, or has given up
+    (failed/inactive); a unit still restarting when time runs out is reported as it is then.
+    The units' stability windows overlap."""
+    seen: dict[str, tuple[int, float]] = {}    # unit -> (main PID, since when)
+    last: dict[str, UnitState] = {}
+    settled: dict[str, UnitState] = {}
+
+    def poll() -> int:
         for u in units:
-            if u in done:
+            if u in settled:
                 continue
-            st = unit_state(target, u)
+            st = last[u] = unit_state(target, u)
             if st.active in ("failed", "inactive"):
-                done[u] = st
+                settled[u] = st
             elif st.active == "active" and st.main_pid:
                 pid, since = seen.get(u, (0, 0.0))
                 if pid != st.main_pid:
                     seen[u] = (st.main_pid, time.monotonic())
                 elif time.monotonic() - since >= stable:
-                    done[u] = st
+                    settled[u] = st
             else:
                 seen.pop(u, None)
-            if time.monotonic() >= deadline:
-                done.setdefault(u, st)
-        if len(done) == len(units):
-            return {u: done[u] for u in units}
-        time.sleep(1)
+        return len(settled)
+    try:
+        wait_for(f"{', '.join(units)} on {target.spec.id} to settle", poll, lambda n: n == len(units),
+                 timeout=timeout)
+    except WaitTimeout:
+        pass   # reported as they are now: a restart loop is a state, not an error
+    return {u: settled.get(u, last[u]) for u in units}
 
 
 def start_services(target, node: Node, units=("etcd", *SERVICES), stable: float = 8) -> None:
@@ -495,21 +484,26 @@ def failed_units(target, units=("etcd", *SERVICES)) -> list[str]:
 
 
 def wait_ready(target, node: Node, timeout: float = 240, give_up_on_failed: bool = False) -> bool:
-    deadline = time.monotonic() + timeout
     polls = 0
-    while time.monotonic() < deadline:
+
+    def ready_condition() -> str | None:
+        """The node's Ready condition ('True ...'), or None once a unit has failed (give_up_on_failed)."""
+        nonlocal polls
         polls += 1
         if give_up_on_failed and polls % 5 == 0 and failed_units(target):
             node.ready_detail += f" (gave up: failed units {', '.join(failed_units(target))})"
-            return False
+            return None
         r = kubectl(target, f"get node {NODE_NAME} -o jsonpath='{{range .status.conditions[?(@.type==\"Ready\")]}}"
                             f"{{.status}} {{.reason}} {{.message}}{{end}}'", timeout=30)
         node.ready_detail = (r.stdout + r.stderr).strip()
-        if r.ok and r.stdout.startswith("True"):
-            node.ready = True
-            return True
-        time.sleep(2)
-    return False
+        return r.stdout if r.ok else ""
+    try:
+        condition = wait_for(f"node {NODE_NAME} Ready", ready_condition,
+                             lambda c: c is None or c.startswith("True"), timeout=timeout, interval=2)
+    except WaitTimeout:
+        return False
+    node.ready = condition is not None
+    return node.ready
 
 
 def bring_up_node(target, pause_archive: bytes, pause_source: str, container: bool, booted_at: float,
@@ -587,10 +581,9 @@ def run_pod(target, image: str, name: str = "photon-harness-probe", timeout: flo
                                  "-o custom-columns=REASON:.reason,MESSAGE:.message").stdout.strip()
         return PodRun(name, False, f"{waited}\n{got}\n{events[-1500:]}", seconds=seconds)
     ip = kubectl(target, f"get pod {name} -o jsonpath='{{.status.podIP}}'").stdout.strip()
-    logs = ""
-    for _ in range(10):
-        logs = kubectl(target, f"logs {name}").stdout
-        if marker in logs:
-            break
-        time.sleep(1)
+    try:
+        logs = wait_for(f"{marker!r} in the logs of pod {name}", lambda: kubectl(target, f"logs {name}").stdout,
+                        lambda out: marker in out, timeout=10)
+    except WaitTimeout as e:
+        logs = e.last
     return PodRun(name, marker in logs, f"{got}\nlogs: {logs.strip()!r} (expected {marker!r})", logs, ip, seconds)

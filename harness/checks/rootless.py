@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from harness.core.commands import CommandResult
 from harness.core.errors import CommandTimeout
+from harness.core.wait import WaitTimeout, wait_for
 
 DOCUMENTED_COUNT = 65536
 KEY_PATH = "/root/.ssh/photon-harness-rootless"
@@ -132,15 +133,15 @@ def wait_for_user_daemon(shell: LoginTarget, user: str, timeout: float = 90) -> 
     On a slow VM one SSH login plus `docker info` can itself take over 30 s: a poll that runs out of
     time counts as "not answering yet", never as the end of the wait.
     """
-    deadline, last = time.monotonic() + timeout, ""
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            r = shell.run("docker info --format '{{.ServerVersion}}'", user=user, timeout=max(10, min(60, left)))
-        except CommandTimeout as e:
-            last = str(e)
-            continue
-        if r.ok and r.stdout.strip():
-            return True, r.stdout.strip()
-        last = (r.stdout + r.stderr).strip()
-        time.sleep(1)
-    return False, last
+    deadline = time.monotonic() + timeout
+
+    def server_version() -> CommandResult:
+        left = deadline - time.monotonic()
+        return shell.run("docker info --format '{{.ServerVersion}}'", user=user, timeout=max(10, min(60, left)))
+    try:
+        r = wait_for(f"{user}'s rootless daemon to answer `docker info`", server_version,
+                     lambda r: r.ok and bool(r.stdout.strip()), timeout=timeout, retry_on=(CommandTimeout,))
+        return True, r.stdout.strip()
+    except WaitTimeout as e:
+        last = e.last
+        return False, (last.stdout + last.stderr).strip() if isinstance(last, CommandResult) else str(last)

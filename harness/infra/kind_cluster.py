@@ -18,6 +18,7 @@ from harness.artifacts.kind_node import KIND_CACHE, KUBERNETES_VERSION
 from harness.core.engine import docker_client
 from harness.core.errors import HarnessError, InfrastructureError
 from harness.core.labels import CREATED_LABEL, SESSION_LABEL, session_labels
+from harness.core.wait import WaitTimeout, wait_for
 
 CLUSTERS_DIR = KIND_CACHE / "clusters"
 
@@ -115,19 +116,20 @@ def wait_nodes_ready(cluster: Cluster, count: int, timeout: float) -> list[str]:
     """Until `count` nodes report Ready; the error names the nodes that are not."""
     from kubernetes import client as k8s
     core = k8s.CoreV1Api(cluster.api_client())
-    deadline = time.monotonic() + timeout
-    state: dict[str, str] = {}
-    while time.monotonic() < deadline:
+    def ready_states() -> dict[str, str]:
         try:
             nodes = core.list_node(_request_timeout=30).items
-            state = {n.metadata.name: next((c.status for c in n.status.conditions or [] if c.type == "Ready"),
-                                           "Unknown") for n in nodes}
         except Exception as e:  # the API server may still be settling
-            state = {"<api>": f"{type(e).__name__}: {e}"[:200]}
-        if len(state) >= count and all(v == "True" for v in state.values()):
-            return sorted(state)
-        time.sleep(3)
-    raise InfrastructureError(f"cluster {cluster.name}: {count} nodes not Ready within {timeout:.0f}s: {state}")
+            return {"<api>": f"{type(e).__name__}: {e}"[:200]}
+        return {n.metadata.name: next((c.status for c in n.status.conditions or [] if c.type == "Ready"), "Unknown")
+                for n in nodes}
+    try:
+        return sorted(wait_for(f"cluster {cluster.name}: {count} nodes Ready", ready_states,
+                               lambda s: len(s) >= count and all(v == "True" for v in s.values()),
+                               timeout=timeout, interval=3))
+    except WaitTimeout as e:
+        raise InfrastructureError(f"cluster {cluster.name}: {count} nodes not Ready within {timeout:.0f}s: "
+                                  f"{e.last}") from None
 
 
 def create_cluster(docker, name: str, image: str, kind: Path, workers: int, session: str,

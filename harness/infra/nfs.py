@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from harness.artifacts.nfs_helper import MountHelper, _tar, server_image
 from harness.core.errors import HarnessError, InfrastructureError
 from harness.core.labels import session_labels
+from harness.core.wait import WaitTimeout, wait_for
 
 EXPORT_PATH = "/export"
 PORTS = {"nfs": 2049, "mount": 20048, "rpcbind": 111}
@@ -169,17 +170,17 @@ class NfsServer:
         return server
 
     def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             self.container.reload()
             if self.container.status in ("exited", "dead"):
                 raise InfrastructureError(f"the NFS server exited (exit code {self.container.attrs['State']['ExitCode']}); "
                                           f"last lines of ganesha's log:\n{self.log_tail()}")
-            if READY_LINE in self.container.logs(tail=200).decode(errors="replace"):
-                return
-            time.sleep(0.5)
-        raise InfrastructureError(f"the NFS server did not come up within {timeout:.0f}s "
-                                  f"(no {READY_LINE!r}); last lines of ganesha's log:\n{self.log_tail()}")
+            return READY_LINE in self.container.logs(tail=200).decode(errors="replace")
+        try:
+            wait_for(f"the NFS server to log {READY_LINE!r}", ready, timeout=timeout, interval=0.5)
+        except WaitTimeout:
+            raise InfrastructureError(f"the NFS server did not come up within {timeout:.0f}s "
+                                      f"(no {READY_LINE!r}); last lines of ganesha's log:\n{self.log_tail()}") from None
 
 
 # ------------------------------------------------------------------------- the client probe

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from harness.core.engine import docker_client
 from harness.core.errors import HarnessError
 from harness.core.labels import new_session_id, session_labels
 from harness.core.paths import CACHE_DIR, DOCKERD_LOG
+from harness.core.wait import WaitTimeout, wait_for
 
 DAEMON_JSON = Path("/etc/docker/daemon.json")
 WRAPPER_PATH = Path("/usr/local/libexec/photon-harness/runc-dropcaps")
@@ -271,13 +271,11 @@ def start_dockerd(say, timeout: float = 60) -> None:
         # Through a shell that exits at once, so dockerd is not our child and
         # outlives this process (CI starts it once, the tests use it later).
         subprocess.run(["sh", "-c", f"setsid dockerd >>{DOCKERD_LOG} 2>&1 </dev/null &"], check=True)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _dockerd_answers():
-            return
-        time.sleep(1)
-    tail = DOCKERD_LOG.read_text(errors="replace").splitlines()[-5:] if DOCKERD_LOG.exists() else []
-    raise HarnessError(f"dockerd did not answer within {timeout:.0f}s; last log lines: {tail}")
+    try:
+        wait_for("dockerd to answer", _dockerd_answers, timeout=timeout)
+    except WaitTimeout:
+        tail = DOCKERD_LOG.read_text(errors="replace").splitlines()[-5:] if DOCKERD_LOG.exists() else []
+        raise HarnessError(f"dockerd did not answer within {timeout:.0f}s; last log lines: {tail}") from None
 
 
 def stop_dockerd(timeout: float = 60) -> None:
@@ -292,12 +290,10 @@ def stop_dockerd(timeout: float = 60) -> None:
         os.kill(pid, 15)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return
-        time.sleep(0.5)
-    raise HarnessError(f"dockerd (pid {pid}) did not stop within {timeout:.0f}s")
+    try:
+        wait_for(f"dockerd (pid {pid}) to stop", lambda: not _alive(pid), timeout=timeout, interval=0.5)
+    except WaitTimeout:
+        raise HarnessError(f"dockerd (pid {pid}) did not stop within {timeout:.0f}s") from None
 
 
 def _alive(pid: int) -> bool:

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from harness.artifacts.build import BuildResult, recipe_image
 from harness.core.errors import HarnessError, InfrastructureError
 from harness.core.paths import RECIPES
+from harness.core.wait import WaitTimeout, wait_for
 from harness.infra.nfs_volumes import nfs_pv, nfs_pvc
 
 PROGRAMS = RECIPES / "distributed-build"
@@ -313,12 +314,11 @@ class Rehearsal:
         pvc.metadata.labels = self.labels()
         self._create("PersistentVolume", lambda: self.core.create_persistent_volume(pv))
         self._create("PersistentVolumeClaim", lambda: self.core.create_namespaced_persistent_volume_claim(self.ns, pvc))
-        deadline = time.monotonic() + 20
-        while True:
-            got = self.core.read_namespaced_persistent_volume_claim(name, self.ns, _request_timeout=30)
-            if got.status.phase == "Bound" or time.monotonic() > deadline:
-                break
-            time.sleep(1)
+        read = lambda: self.core.read_namespaced_persistent_volume_claim(name, self.ns, _request_timeout=30)  # noqa: E731
+        try:
+            got = wait_for(f"claim {name} Bound", read, lambda c: c.status.phase == "Bound", timeout=20)
+        except WaitTimeout as e:
+            got = e.last   # still Pending: what that means is reported below
         cls, bound = got.spec.storage_class_name, got.spec.volume_name
         for kind, delete in (("PersistentVolumeClaim", lambda: self.core.delete_namespaced_persistent_volume_claim(
                 name, self.ns)), ("PersistentVolume", lambda: self.core.delete_persistent_volume(name))):
@@ -353,17 +353,16 @@ class Rehearsal:
                          lambda b=pvc: self.core.create_namespaced_persistent_volume_claim(self.ns, b))
         self.line("volumes", f"8 nfs PVs on {self.nfs_host}:{self.nfs_path} (nfspod; the others under "
                              f"build-{self.id}/photon/...) and 8 claims")
-        deadline = time.monotonic() + 60
-        while True:
+        def pending() -> list[str]:
             pvcs = self.core.list_namespaced_persistent_volume_claim(
                 self.ns, label_selector=f"{REHEARSAL_LABEL}={self.id}", _request_timeout=30).items
-            pending = sorted(c.metadata.name for c in pvcs if c.status.phase != "Bound")
-            if not pending and len(pvcs) == len(VOLUMES):
-                self.line("volumes", "8 claims Bound")
-                return
-            if time.monotonic() > deadline:
-                raise RehearsalFailed("volumes", f"claims not Bound after 60s: {', '.join(pending)}")
-            time.sleep(1)
+            return sorted(c.metadata.name for c in pvcs if c.status.phase != "Bound") + \
+                ["(claims missing)"] * (len(VOLUMES) - len(pvcs))
+        try:
+            wait_for("the 8 claims Bound", pending, lambda names: not names, timeout=60)
+        except WaitTimeout as e:
+            raise RehearsalFailed("volumes", f"claims not Bound after 60s: {', '.join(e.last)}") from None
+        self.line("volumes", "8 claims Bound")
 
     def _sys_volume(self):
         return {"name": "sys", "hostPath": {"path": "/sys"}}
@@ -440,25 +439,26 @@ class Rehearsal:
                              f"MASTER_SERVICE_{self.id.upper()}_SERVICE_HOST/_PORT")
         master = self._wait_running(None, "master", selector=f"app={self.name('master')}")
         self.line("master", f"scheduler pod Running on {master}")
-        deadline = time.monotonic() + self.start_timeout
-        while True:
+        def workers() -> tuple[list, dict[str, str]]:
+            """The worker pods and, of them, pod -> node for those Running; raises on what will not heal."""
             pods = self._pods(f"app={app}")
-            running = {p.metadata.name: p.spec.node_name for p in pods if p.status.phase == "Running"}
             self._count(pods)
             for p in pods:
                 self._check_pod(p, "worker")
             self._check_master()
-            if len(running) >= self.pods:
-                self.r.worker_pods.update(running)
-                nodes = sorted(set(running.values()))
-                self.line("workers", f"{len(running)} worker pods Running on {len(nodes)} node(s): "
-                                     + ", ".join(f"{p} ({n})" for p, n in sorted(running.items())))
-                break
-            if time.monotonic() > deadline:
-                self._replica_problem(app)
-                raise RehearsalFailed("start", f"only {len(running)}/{self.pods} worker pods Running after "
-                                      f"{self.start_timeout:.0f}s: {self._pod_states(pods)}")
-            time.sleep(2)
+            return pods, {p.metadata.name: p.spec.node_name for p in pods if p.status.phase == "Running"}
+        try:
+            _, running = wait_for(f"{self.pods} worker pods Running", workers, lambda w: len(w[1]) >= self.pods,
+                                  timeout=self.start_timeout, interval=2)
+        except WaitTimeout as e:
+            pods, running = e.last
+            self._replica_problem(app)
+            raise RehearsalFailed("start", f"only {len(running)}/{self.pods} worker pods Running after "
+                                  f"{self.start_timeout:.0f}s: {self._pod_states(pods)}") from None
+        self.r.worker_pods.update(running)
+        nodes = sorted(set(running.values()))
+        self.line("workers", f"{len(running)} worker pods Running on {len(nodes)} node(s): "
+                             + ", ".join(f"{p} ({n})" for p, n in sorted(running.items())))
         self.check_rest()
 
     def check_rest(self) -> None:
@@ -472,12 +472,12 @@ class Rehearsal:
                   ("POST /notifybuild/ without package", "POST", "/notifybuild/", {"status": 0}, 400, None),
                   ("POST /notifybuild/ with status 7", "POST", "/notifybuild/",
                    {"package": sorted(self.graph)[0], "status": 7}, 406, None)]
-        deadline = time.monotonic() + 60
-        while True:  # the service answers once its endpoint (the master pod) is ready in kube-proxy
-            code, body = self._proxy("GET", "/constants/")
-            if code == 200 or time.monotonic() > deadline:
-                break
-            time.sleep(2)
+        try:   # the service answers once its endpoint (the master pod) is ready in kube-proxy
+            code, body = wait_for("the master service to answer GET /constants/",
+                                  lambda: self._proxy("GET", "/constants/"), lambda r: r[0] == 200,
+                                  timeout=60, interval=2)
+        except WaitTimeout as e:
+            code, body = e.last
         if code != 200:
             raise RehearsalFailed("service", f"service {self.name('master-service')} does not answer through "
                                   f"the API server's proxy (GET /constants/: {code} {str(body)[:200]})")
@@ -490,9 +490,11 @@ class Rehearsal:
                   + (f" (NOT as documented: {', '.join(c.name for c in bad)})" if bad else ""))
 
     def watch_build(self) -> None:
-        deadline = time.monotonic() + self.build_timeout
         job = self.name("master")
-        while True:
+        state: dict = {}
+
+        def job_status():
+            nonlocal state
             st = self.batch.read_namespaced_job_status(job, self.ns, _request_timeout=30).status
             pods = self._pods(f"{REHEARSAL_LABEL}={self.id}")
             self._count(pods)
@@ -506,24 +508,24 @@ class Rehearsal:
                 self._check_lost_workers(state, pods)
                 if self.during_build is not None:
                     self.during_build(self, state)
-            if st.succeeded or st.failed:
-                self.r.summary = self._summary()
-                if self.r.summary is None:
-                    raise RehearsalFailed("master", f"the master Job {'failed' if st.failed else 'ended'} without a "
-                                          f"summary; its log ends:\n{self._master_log(15)}")
-                if st.failed and self.r.summary.get("result") == "built":
-                    raise RehearsalFailed("master", "the master Job failed although every package was built")
-                s = self.r.summary
-                counts = {}
-                for p in s["packages"].values():
-                    counts[p["state"]] = counts.get(p["state"], 0) + 1
-                self.line("build", f"over: master Job {'succeeded' if st.succeeded else 'failed'}; "
-                          + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
-                return
-            if time.monotonic() > deadline:
-                raise RehearsalFailed("timeout", f"the build did not end within {self.build_timeout:.0f}s; "
-                                      f"package states: {self._state_counts(state)}")
-            time.sleep(2)
+            return st
+        try:
+            st = wait_for(f"the master Job {job} to end", job_status, lambda st: bool(st.succeeded or st.failed),
+                          timeout=self.build_timeout, interval=2)
+        except WaitTimeout:
+            raise RehearsalFailed("timeout", f"the build did not end within {self.build_timeout:.0f}s; "
+                                  f"package states: {self._state_counts(state)}") from None
+        self.r.summary = self._summary()
+        if self.r.summary is None:
+            raise RehearsalFailed("master", f"the master Job {'failed' if st.failed else 'ended'} without a "
+                                  f"summary; its log ends:\n{self._master_log(15)}")
+        if st.failed and self.r.summary.get("result") == "built":
+            raise RehearsalFailed("master", "the master Job failed although every package was built")
+        counts = {}
+        for p in self.r.summary["packages"].values():
+            counts[p["state"]] = counts.get(p["state"], 0) + 1
+        self.line("build", f"over: master Job {'succeeded' if st.succeeded else 'failed'}; "
+                  + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
 
     def collect(self) -> None:
         """Read the artefacts back through the nfspod, as Photon copies stage/ back."""
@@ -582,12 +584,11 @@ class Rehearsal:
             except ApiException as e:
                 if e.status != 404:
                     self.warn(f"deleting {kind}/{name}: {e.status} {e.reason}")
-        deadline = time.monotonic() + self.cleanup_timeout
-        while True:
-            left = self.remaining()
-            if not left or time.monotonic() > deadline:
-                break
-            time.sleep(2)
+        try:
+            left = wait_for(f"build {self.id}'s objects to be gone", self.remaining, lambda left: not left,
+                            timeout=self.cleanup_timeout, interval=2)
+        except WaitTimeout as e:
+            left = e.last
         self.r.leftovers = left
         self.line("cleanup", f"deleted {len(self.r.deleted)} objects; "
                   + ("nothing of the build is left" if not left else f"STILL THERE after {self.cleanup_timeout:.0f}s: "
@@ -705,20 +706,23 @@ class Rehearsal:
             self.r.worker_pods.setdefault(p.metadata.name, p.spec.node_name)
 
     def _wait_running(self, name: str | None, role: str, selector: str | None = None) -> str:
-        deadline = time.monotonic() + self.start_timeout
-        while True:
-            pods = ([self.core.read_namespaced_pod(name, self.ns, _request_timeout=30)] if name
-                    else self._pods(selector))
-            for p in pods:
+        def pods():
+            found = ([self.core.read_namespaced_pod(name, self.ns, _request_timeout=30)] if name
+                     else self._pods(selector))
+            for p in found:
                 self._check_pod(p, role)
-                if p.status.phase == "Running":
-                    if role == "master":
-                        self.r.master_pods.add(p.metadata.name)
-                    return p.spec.node_name
-            if time.monotonic() > deadline:
-                raise RehearsalFailed("start", f"the {role} pod is not Running after {self.start_timeout:.0f}s: "
-                                      f"{self._pod_states(pods) or 'no pod was created'}")
-            time.sleep(2)
+            return found
+        try:
+            found = wait_for(f"the {role} pod Running", pods,
+                             lambda found: any(p.status.phase == "Running" for p in found),
+                             timeout=self.start_timeout, interval=2)
+        except WaitTimeout as e:
+            raise RehearsalFailed("start", f"the {role} pod is not Running after {self.start_timeout:.0f}s: "
+                                  f"{self._pod_states(e.last) or 'no pod was created'}") from None
+        p = next(p for p in found if p.status.phase == "Running")
+        if role == "master":
+            self.r.master_pods.add(p.metadata.name)
+        return p.spec.node_name
 
     def _check_pod(self, pod, role: str, state: dict | None = None) -> None:
         """Raise RehearsalFailed for what will not heal: an image not on the node, a volume that does
@@ -909,11 +913,16 @@ class Rehearsal:
         resp = stream(self.core.connect_get_namespaced_pod_exec, pod, self.ns, command=argv, stderr=True,
                       stdin=False, stdout=True, tty=False, _preload_content=False)
         out: list[str] = []
-        deadline = time.monotonic() + timeout
-        while resp.is_open() and time.monotonic() < deadline:
+
+        def closed() -> bool:
             resp.update(timeout=1)
-            out += [resp.read_stdout(timeout=0) or "", resp.read_stderr(timeout=0) or ""]
-        timed_out = resp.is_open()
+            out.extend([resp.read_stdout(timeout=0) or "", resp.read_stderr(timeout=0) or ""])
+            return not resp.is_open()
+        try:
+            wait_for(f"`{' '.join(argv)[:80]}` in pod {pod} to end", closed, timeout=timeout, interval=0)
+            timed_out = False
+        except WaitTimeout:
+            timed_out = True
         out += [resp.read_stdout(timeout=0) or "", resp.read_stderr(timeout=0) or ""]
         resp.close()
         if timed_out:

@@ -22,11 +22,11 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.core.errors import HarnessError
+from harness.core.wait import WaitTimeout, wait_for
 
 OPTIONS = Path("common/data/distributed_build_options.json")
 # What stage/ holds when cloud images were built (B7): OVA, GCE tarball, AMI raw, Azure VHD.
@@ -137,9 +137,8 @@ def cloud_images(src: Path) -> list[str]:
 
 
 def wait_gone(api, build_id: str, timeout: float = 300) -> list[str]:
-    deadline = time.monotonic() + timeout
-    left = leftovers(api, build_id)
-    while left and time.monotonic() < deadline:
-        time.sleep(5)
-        left = leftovers(api, build_id)
-    return left
+    try:
+        return wait_for(f"build {build_id}'s objects to be deleted", lambda: leftovers(api, build_id),
+                        lambda left: not left, timeout=timeout, interval=5)
+    except WaitTimeout as e:
+        return e.last

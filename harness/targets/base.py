@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from typing import Protocol
 
 from harness.core.commands import CommandResult
 from harness.core.errors import CommandTimeout
+from harness.core.wait import WaitTimeout, wait_for
 
 
 @dataclass(frozen=True)
@@ -85,24 +85,22 @@ class ExpectBuffer:
 
     def expect(self, pattern: str, timeout: float = 30) -> re.Match:
         rx = re.compile(pattern, re.S)
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def read_and_match() -> re.Match | None:
             m = rx.search(self.text, self._pos)
             if m:
-                self._pos = m.end()
                 return m
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise CommandTimeout(f"{self._describe}: no {pattern!r} within {timeout:.0f}s; "
-                                     f"last output: {self.text[-400:]!r}")
-            chunk = self._read_chunk(min(left, 1.0))
-            if chunk is None:
-                continue
+            chunk = self._read_chunk(1.0)   # None: nothing yet; b"": the session ended
             if chunk == b"":
-                m = rx.search(self.text, self._pos)
-                if m:
-                    self._pos = m.end()
-                    return m
                 raise CommandTimeout(f"{self._describe}: session ended before {pattern!r}; "
                                      f"last output: {self.text[-400:]!r}")
-            self.text += chunk.decode(errors="replace")
+            if chunk:
+                self.text += chunk.decode(errors="replace")
+            return rx.search(self.text, self._pos)
+        try:
+            m = wait_for(f"{self._describe}: {pattern!r}", read_and_match, timeout=timeout, interval=0)
+        except WaitTimeout:
+            raise CommandTimeout(f"{self._describe}: no {pattern!r} within {timeout:.0f}s; "
+                                 f"last output: {self.text[-400:]!r}") from None
+        self._pos = m.end()
+        return m

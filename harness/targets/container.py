@@ -14,6 +14,7 @@ from docker.utils.socket import consume_socket_output, demux_adaptor, frames_ite
 from harness.core.commands import CommandResult
 from harness.core.errors import CommandTimeout, InfrastructureError
 from harness.core.labels import session_labels
+from harness.core.wait import WaitTimeout, wait_for
 from harness.targets.base import PtySession, TargetSpec
 
 READY_STATES = ("running", "degraded")
@@ -43,18 +44,22 @@ class ContainerSession(PtySession):
 
     def close(self, timeout: float = 30) -> int:
         """Wait (bounded) for the command to end; return its exit status."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def exit_code() -> int | None:
             info = self._api.exec_inspect(self._exec_id)
             if not info["Running"]:
-                self.abort()
                 return info["ExitCode"]
-            chunk = self._read(0.5)
+            chunk = self._read(0.5)   # keep reading, so the command never blocks on its output
             if chunk:
                 self.buffer.text += chunk.decode(errors="replace")
-        self.abort()
-        raise CommandTimeout(f"interactive session still running after {timeout:.0f}s; "
-                             f"last output: {self.buffer.text[-300:]!r}")
+            return None
+        try:
+            return wait_for("the interactive command to end", exit_code, lambda c: c is not None,
+                            timeout=timeout, interval=0)
+        except WaitTimeout:
+            raise CommandTimeout(f"interactive session still running after {timeout:.0f}s; "
+                                 f"last output: {self.buffer.text[-300:]!r}") from None
+        finally:
+            self.abort()
 
 
 class ContainerTarget:
@@ -100,28 +105,28 @@ class ContainerTarget:
         return self
 
     def wait_until_booted(self) -> None:
-        deadline = time.monotonic() + self.boot_timeout
-        last = ""
-        while time.monotonic() < deadline:
+        def system_state() -> str:
             self.container.reload()
             if self.container.status != "running":
                 raise InfrastructureError(
                     f"target {self.spec.id} exited while booting (status {self.container.status}); "
                     f"last log lines: {self._log_tail()}")
             try:
-                last = self.run("systemctl is-system-running", timeout=15).stdout.strip()
+                state = self.run("systemctl is-system-running", timeout=15).stdout.strip()
             except CommandTimeout:
-                last = "(systemctl did not answer)"
-            if last in READY_STATES:
-                return
-            if "OCI runtime" in last:  # the engine cannot exec at all: waiting will not help
-                raise InfrastructureError(f"cannot run commands in target {self.spec.id}: {last}")
-            time.sleep(0.5)
-        failed = self.run("systemctl --failed --no-legend --plain", timeout=15).stdout.strip()
-        raise InfrastructureError(
-            f"target {self.spec.id} not booted within {self.boot_timeout:.0f}s: "
-            f"systemctl is-system-running says {last!r}; failed units: {failed or 'none'}; "
-            f"last log lines: {self._log_tail()}")
+                return "(systemctl did not answer)"
+            if "OCI runtime" in state:  # the engine cannot exec at all: waiting will not help
+                raise InfrastructureError(f"cannot run commands in target {self.spec.id}: {state}")
+            return state
+        try:
+            wait_for(f"target {self.spec.id}: systemd running or degraded", system_state,
+                     lambda s: s in READY_STATES, timeout=self.boot_timeout, interval=0.5)
+        except WaitTimeout as e:
+            failed = self.run("systemctl --failed --no-legend --plain", timeout=15).stdout.strip()
+            raise InfrastructureError(
+                f"target {self.spec.id} not booted within {self.boot_timeout:.0f}s: "
+                f"systemctl is-system-running says {e.last!r}; failed units: {failed or 'none'}; "
+                f"last log lines: {self._log_tail()}") from None
 
     def _log_tail(self, n: int = 5) -> str:
         try:

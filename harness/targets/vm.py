@@ -28,6 +28,7 @@ from pathlib import Path
 from harness.core.commands import CommandResult
 from harness.core.errors import CommandTimeout, InfrastructureError
 from harness.core.paths import CACHE_DIR
+from harness.core.wait import WaitTimeout, wait_for
 from harness.targets.base import PtySession, TargetSpec
 
 RUN_DIR = CACHE_DIR / "run"
@@ -112,14 +113,15 @@ class SshSession(PtySession):
         self.closed = True
 
     def close(self, timeout: float = 30) -> int:
-        deadline = time.monotonic() + timeout
-        while not self.channel.exit_status_ready():
-            if time.monotonic() > deadline:
-                self.abort()
-                raise CommandTimeout(f"interactive session still running after {timeout:.0f}s")
-            if self.channel.recv_ready():
+        def ended() -> bool:
+            if self.channel.recv_ready():   # keep reading, so the command never blocks on its output
                 self.buffer.text += self.channel.recv(65536).decode(errors="replace")
-            time.sleep(0.1)
+            return self.channel.exit_status_ready()
+        try:
+            wait_for("the interactive command to end", ended, timeout=timeout, interval=0.1)
+        except WaitTimeout:
+            self.abort()
+            raise CommandTimeout(f"interactive session still running after {timeout:.0f}s") from None
         status = self.channel.recv_exit_status()
         self.abort()
         return status
@@ -253,43 +255,39 @@ class VmTarget(SshCommands):
 
     def _wait_for_ssh(self, start: float) -> None:
         import paramiko
-        deadline = start + self.boot_timeout
-        last = ""
-        while time.monotonic() < deadline:
+        def connect() -> paramiko.SSHClient | str:
+            """A connected client, or what stands in the way (a string)."""
             if not Path(f"/proc/{self.pid}").exists():
                 raise InfrastructureError(f"VM {self.spec.id} (qemu pid {self.pid}) exited while booting; "
                                           f"last console lines:\n{self.console_tail()}")
             # QEMU's port forward accepts before the guest listens: wait for sshd's banner
             # on a plain socket, so paramiko only ever talks to a real sshd.
-            banner = ssh_banner(self.port)
-            if not banner:
-                last = "no SSH banner yet"
-                time.sleep(2)
-                continue
+            if not ssh_banner(self.port):
+                return "no SSH banner yet"
             client = paramiko.SSHClient()
             client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
             try:
                 client.connect("127.0.0.1", port=self.port, username=USER, pkey=self._key, timeout=5,
                                banner_timeout=5, auth_timeout=5, allow_agent=False, look_for_keys=False)
-                self.ssh = client
-                return
+                return client
             except (paramiko.SSHException, OSError) as e:
-                last = f"{e.__class__.__name__}: {e}"
                 client.close()
-                time.sleep(2)
-        raise InfrastructureError(f"VM {self.spec.id}: no SSH within {self.boot_timeout:.0f}s ({last}); "
-                                  f"last console lines:\n{self.console_tail()}")
+                return f"{e.__class__.__name__}: {e}"
+        try:
+            self.ssh = wait_for(f"VM {self.spec.id}: SSH as root", connect, lambda c: not isinstance(c, str),
+                                timeout=max(0.0, start + self.boot_timeout - time.monotonic()), interval=2)
+        except WaitTimeout as e:
+            raise InfrastructureError(f"VM {self.spec.id}: no SSH within {self.boot_timeout:.0f}s ({e.last}); "
+                                      f"last console lines:\n{self.console_tail()}") from None
 
     def wait_until_booted(self, timeout: float = 120) -> str:
         """After SSH answers: bounded wait for systemd to finish starting up."""
-        deadline = time.monotonic() + timeout
-        state = ""
-        while time.monotonic() < deadline:
-            state = self.run("systemctl is-system-running", timeout=30).stdout.strip()
-            if state in ("running", "degraded"):
-                return state
-            time.sleep(1)
-        raise InfrastructureError(f"VM {self.spec.id}: systemd says {state!r} after {timeout:.0f}s")
+        try:
+            return wait_for(f"VM {self.spec.id}: systemd running or degraded",
+                            lambda: self.run("systemctl is-system-running", timeout=30).stdout.strip(),
+                            lambda state: state in ("running", "degraded"), timeout=timeout)
+        except WaitTimeout as e:
+            raise InfrastructureError(f"VM {self.spec.id}: systemd says {e.last!r} after {timeout:.0f}s") from None
 
     @property
     def host(self):
@@ -331,10 +329,9 @@ class VmTarget(SshCommands):
 
 def stop_qemu(pid: int, timeout: float = 30) -> None:
     """Wait for a clean shutdown, then kill by PID."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
-        time.sleep(0.5)
-    if Path(f"/proc/{pid}").exists():
+    try:
+        wait_for(f"qemu pid {pid} to exit", lambda: not Path(f"/proc/{pid}").exists(), timeout=timeout, interval=0.5)
+    except WaitTimeout:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:

@@ -15,6 +15,7 @@ import allure
 import pytest
 
 from harness.checks import kubernetes_services as ks
+from harness.core.wait import WaitTimeout, wait_for
 
 
 def systemctl(t, args: str, timeout: float = 150):
@@ -128,12 +129,12 @@ def test_killed_service_is_restarted_as_its_unit_says(changes_target, k8s_node, 
         pid, count = st.main_pid, st.restarts
         t.run(f"kill -9 {pid}")
         if restart in ks.RESTARTS_ON_SIGKILL:
-            deadline, after = time.monotonic() + 90, st
-            while time.monotonic() < deadline:
-                after = ks.unit_state(t, svc)
-                if after.active == "active" and after.main_pid not in (0, pid) and after.restarts > count:
-                    break
-                time.sleep(0.5)
+            try:
+                wait_for(f"{svc} restarted after kill -9", lambda: ks.unit_state(t, svc),
+                         lambda s: s.active == "active" and s.main_pid not in (0, pid) and s.restarts > count,
+                         timeout=90, interval=0.5)
+            except WaitTimeout:
+                pass   # judged below from its settled state
             after = ks.settle(t, svc, stable=3)
             seen.append(f"{svc}: {declared.replace(chr(10), ' ')}; kill -9 {pid} -> restarted as PID {after.main_pid} "
                         f"(NRestarts {count} -> {after.restarts})")
@@ -207,12 +208,13 @@ def test_each_service_reads_its_own_file_in_etc_kubernetes(changes_target, k8s_n
             states = restart_all(t, batch)
             for svc in batch:
                 flag, port = PORTS[svc]
-                st, listening = states[svc], ""
-                for _ in range(30):
-                    listening = ks.listening_pids(t, port)
-                    if f"pid={st.main_pid}," in listening:
-                        break
-                    time.sleep(1)
+                st = states[svc]
+                try:
+                    listening = wait_for(f"{svc} (PID {st.main_pid}) listening on {port}",
+                                         lambda: ks.listening_pids(t, port), lambda out: f"pid={st.main_pid}," in out,
+                                         timeout=30)
+                except WaitTimeout as e:
+                    listening = e.last
                 cmdline = ks.process_cmdline(t, st.main_pid)
                 ok = flag in cmdline.split() and f"pid={st.main_pid}," in listening
                 seen.append(f"{svc}: {ks.ARGS_VAR[svc]} += {flag} in {ks.CONF_DIR}/{ks.ENV_FILE[svc]} -> PID "

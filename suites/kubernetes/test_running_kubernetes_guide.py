@@ -8,12 +8,12 @@ working configuration is brought up separately (test_kubernetes_node.py).
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
 from fixtures.procedures import apply_documented
 from harness.checks import kubernetes_services as ks
+from harness.core.wait import WaitTimeout, wait_for
 
 GUIDE = ("k8s-guide-prepare-hosts", "k8s-guide-master", "k8s-guide-node")
 DOCUMENTED_ETCD_PORT = 4001
@@ -44,14 +44,14 @@ def test_documented_guide_brings_up_a_ready_node(guide_target, documented_proced
     deviations = [f"`{o.step.run.strip().splitlines()[0]}` ({o.step.where}): {'; '.join(o.problems)}"
                   for tr in transcripts.values() for o in tr.outcomes if not o.ok]
     # The guide's last step checks once; give the node the same 120 s the working set-up gets.
-    nodes, deadline = "", time.monotonic() + 120
-    while time.monotonic() < deadline:
-        r = t.run("kubectl get nodes 2>&1")
-        nodes = "\n".join(r.stdout.strip().splitlines()[-3:])
-        if re.search(r"^photon-node\s+(\S+\s+)?Ready\b", nodes, re.M):
-            break
-        time.sleep(5)
-    else:
+    def node_list() -> str:
+        return "\n".join(t.run("kubectl get nodes 2>&1").stdout.strip().splitlines()[-3:])
+    try:
+        wait_for("photon-node Ready in `kubectl get nodes`", node_list,
+                 lambda out: re.search(r"^photon-node\s+(\S+\s+)?Ready\b", out, re.M) is not None,
+                 timeout=120, interval=5)
+    except WaitTimeout as e:
+        nodes = e.last
         states = {u: ks.settle(t, u, stable=5, timeout=45) for u in ("etcd", *ks.SERVICES)}
         report = [f"{s.describe()}" + ("" if s.active == "active" else f"\n    its own message: {ks.service_error(t, u)}")
                   for u, s in states.items()]

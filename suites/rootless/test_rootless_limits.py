@@ -7,10 +7,11 @@ Tests run in file order: R8 needs the VM default (1024) the fixture set.
 from __future__ import annotations
 
 import re
-import time
 from contextlib import contextmanager
 
 import pytest
+
+from harness.core.wait import WaitTimeout, wait_for
 
 USER = "test_user"  # as procedures.yaml writes it
 SYSCTL = "net.ipv4.ip_unprivileged_port_start"
@@ -37,14 +38,12 @@ def served(shell, publish: str, text: str):
 
 
 def fetch(target, port: int, timeout: float = 20) -> str:
-    deadline, last = time.monotonic() + timeout, ""
-    while time.monotonic() < deadline:
-        r = target.run(f"curl -sS -m 5 http://127.0.0.1:{port}/", timeout=15)
-        if r.ok:
-            return r.stdout.strip()
-        last = r.stderr.strip()
-        time.sleep(0.5)
-    return f"(no answer in {timeout:.0f}s: {last})"
+    try:
+        return wait_for(f"an answer on port {port}", lambda: target.run(f"curl -sS -m 5 http://127.0.0.1:{port}/",
+                                                                        timeout=15),
+                        lambda r: r.ok, timeout=timeout, interval=0.5).stdout.strip()
+    except WaitTimeout as e:
+        return f"(no answer in {timeout:.0f}s: {e.last.stderr.strip() if hasattr(e.last, 'stderr') else e.last})"
 
 
 def daemon_log(shell) -> str:
