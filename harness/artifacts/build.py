@@ -6,29 +6,33 @@ Two bases per flavour recipe (images/<flavour>/Dockerfile.<base>):
            from images/standin/ and imported with the Docker SDK.
 An image is tagged photon-harness/<base>-<flavour>:<key>, where the key hashes
 every input; an existing tag is reused, a changed input gives a new tag.
+
+Also the shared builders every artefact uses: mmdebstrap, reading a recipe's
+packages.txt, and an image from files in memory.
 """
 from __future__ import annotations
 
 import io
 import subprocess
 import tarfile
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.core.cache import build_lock, hash_tree
+import docker.errors
+
+from harness.core.cache import cached_build, hash_tree
 from harness.core.errors import HarnessError, InfrastructureError
 from harness.core.labels import CACHE_LABEL
 from harness.core.paths import CACHE_DIR, RECIPES, REPO_ROOT
 from harness.model.config import BASES, FLAVORS
 
-# Bump when the way images are assembled changes without a recipe file changing.
-
-
+STANDIN = RECIPES / "standin"
+SOURCES = STANDIN / "sources.list"   # the Debian mirrors every mmdebstrap build uses
 
 
 def image_exists(client, ref: str) -> bool:
-    import docker.errors
     try:
         client.images.get(ref)
         return True
@@ -43,37 +47,89 @@ class BuildResult:
     seconds: float
 
 
+def read_packages(recipe: Path) -> list[str]:
+    """A recipe's packages.txt: one Debian package a line, # comments."""
+    return [l.strip() for l in (recipe / "packages.txt").read_text().splitlines()
+            if l.strip() and not l.startswith("#")]
+
+
+def read_sources(path: Path = SOURCES) -> list[str]:
+    return [l.strip() for l in path.read_text().splitlines() if l.strip()]
+
+
+def mmdebstrap(out: Path, packages: list[str], hooks: list[str], what: str, fmt: str = "tar",
+               sources: list[str] | None = None, timeout: float = 1800) -> None:
+    """A Debian bookworm minbase root file system (directory or tar) at `out`, at low priority."""
+    argv = ["nice", "-n", "10", "mmdebstrap", "--mode=root", "--variant=minbase", f"--format={fmt}",
+            "--include=" + ",".join(packages), *hooks, "bookworm", str(out), *(sources or read_sources())]
+    try:
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise InfrastructureError(f"mmdebstrap for {what} ran past {timeout:.0f}s") from None
+    if r.returncode != 0:
+        tail = "\n".join(r.stderr.strip().splitlines()[-8:])
+        raise InfrastructureError(f"mmdebstrap for {what} failed (exit {r.returncode}):\n{tail}")
+
+
+def rootfs_image(client, tag: str, packages: list[str], hooks: list[str], label: str,
+                 sources: list[str] | None = None) -> None:
+    """mmdebstrap a root file system and import it as image `tag` (the tar is removed either way)."""
+    out = CACHE_DIR / "rootfs" / (tag.replace("/", "_").replace(":", "_") + ".tar")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mmdebstrap(out, packages, hooks, tag, sources=sources)
+        repo, version = tag.rsplit(":", 1)
+        with open(out, "rb") as f:
+            client.api.import_image_from_data(f, repository=repo, tag=version, changes=[f"LABEL {CACHE_LABEL}={label}"])
+    finally:
+        out.unlink(missing_ok=True)
+
+
+def image_from_files(client, tag: str, files: dict[str, bytes | Path | None], label: str,
+                     buildargs: dict | None = None, timeout: float = 1800, labels: dict | None = None) -> None:
+    """`docker build` of a context given as files (a Dockerfile and what it copies); large files stream
+    from disk; None makes a world-writable directory (a scratch image's /tmp). The image is labelled a
+    cached product (`label`), or with `labels` instead (a session's own image)."""
+    with tempfile.TemporaryFile() as context:
+        with tarfile.open(fileobj=context, mode="w") as tar:
+            for name, content in files.items():
+                if content is None:
+                    info = tarfile.TarInfo(name)
+                    info.type, info.mode = tarfile.DIRTYPE, 0o1777
+                    tar.addfile(info)
+                elif isinstance(content, Path):
+                    tar.add(content, arcname=name)
+                else:
+                    info = tarfile.TarInfo(name)
+                    info.size, info.mode = len(content), 0o644
+                    tar.addfile(info, io.BytesIO(content))
+        context.seek(0)
+        try:
+            client.images.build(fileobj=context, custom_context=True, tag=tag, pull=False, rm=True, forcerm=True,
+                                buildargs=buildargs or {}, labels=labels or {CACHE_LABEL: label},
+                                timeout=timeout)
+        except docker.errors.BuildError as e:
+            log = "".join(x.get("stream", "") for x in e.build_log)[-2000:]
+            raise InfrastructureError(f"building {tag} failed: {e.msg}\n{log}") from None
+
+
+def cached_image(client, tag: str, build) -> BuildResult:
+    """`build()` makes image `tag` unless it exists (one lock per tag across processes)."""
+    b = cached_build(tag, lambda: image_exists(client, tag), build)
+    return BuildResult(tag, b.cached, b.seconds)
+
+
 def standin_rootfs(client, say=print) -> BuildResult:
     """The stand-in root file system image, built with mmdebstrap when its inputs change."""
-    recipe = RECIPES / "standin"
-    key = hash_tree([recipe])
-    tag = f"photon-harness/standin-rootfs:{key}"
-    start = time.monotonic()
-    with build_lock(tag):
-        if image_exists(client, tag):
-            return BuildResult(tag, True, time.monotonic() - start)
-        packages = [l.strip() for l in (recipe / "packages.txt").read_text().splitlines()
-                    if l.strip() and not l.startswith("#")]
-        sources = [l.strip() for l in (recipe / "sources.list").read_text().splitlines() if l.strip()]
-        out = CACHE_DIR / "standin" / f"{key}.tar"
-        out.parent.mkdir(parents=True, exist_ok=True)
+    tag = f"photon-harness/standin-rootfs:{hash_tree([STANDIN])}"
+
+    def build():
+        packages = read_packages(STANDIN)
         say(f"building stand-in root file system {tag} with mmdebstrap ({len(packages)} packages)")
-        argv = ["mmdebstrap", "--mode=root", "--variant=minbase", "--format=tar",
-                "--include=" + ",".join(packages),
-                f"--customize-hook=copy-in {recipe / 'overlay'}/. /",
-                f"--customize-hook={recipe / 'customize.sh'} \"$1\"",
-                "bookworm", str(out), *sources]
-        r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1800)
-        if r.returncode != 0:
-            out.unlink(missing_ok=True)
-            tail = "\n".join(r.stderr.strip().splitlines()[-8:])
-            raise InfrastructureError(f"mmdebstrap failed (exit {r.returncode}):\n{tail}")
-        repo, version = tag.split(":")
-        with open(out, "rb") as f:
-            client.api.import_image_from_data(f, repository=repo, tag=version,
-                                              changes=[f"LABEL {CACHE_LABEL}=standin-rootfs"])
-        out.unlink()
-        return BuildResult(tag, False, time.monotonic() - start)
+        rootfs_image(client, tag, packages, [f"--customize-hook=copy-in {STANDIN / 'overlay'}/. /",
+                                             f"--customize-hook={STANDIN / 'customize.sh'} \"$1\""],
+                     "standin-rootfs", sources=read_sources(STANDIN / "sources.list"))
+    return cached_image(client, tag, build)
 
 
 def flavor_image(client, base: str, flavor: str, photon_image: str = "photon:5.0", say=print) -> BuildResult:
@@ -89,27 +145,14 @@ def flavor_image(client, base: str, flavor: str, photon_image: str = "photon:5.0
         parent = photon_image
         if not image_exists(client, parent):
             raise HarnessError(f"Photon image {parent!r} is not present locally and cannot be pulled here")
-    parent_id = client.images.get(parent).id
     dockerfile = RECIPES / flavor / f"Dockerfile.{base}"
-    key = hash_tree([dockerfile], extra=parent_id)
-    tag = f"photon-harness/{base}-{flavor}:{key}"
-    with build_lock(tag):
-        if image_exists(client, tag):
-            return BuildResult(tag, True, time.monotonic() - start)
+    tag = f"photon-harness/{base}-{flavor}:{hash_tree([dockerfile], extra=client.images.get(parent).id)}"
+
+    def build():
         say(f"building target image {tag} from {dockerfile.relative_to(REPO_ROOT)}")
-        context = io.BytesIO()
-        with tarfile.open(fileobj=context, mode="w") as tar:
-            tar.add(dockerfile, arcname="Dockerfile")
-        context.seek(0)
-        import docker.errors
-        try:
-            client.images.build(fileobj=context, custom_context=True, tag=tag, pull=False, rm=True,
-                                forcerm=True, buildargs={"BASE": parent},
-                                labels={CACHE_LABEL: f"{base}-{flavor}"})
-        except docker.errors.BuildError as e:
-            log = "".join(x.get("stream", "") for x in e.build_log)[-2000:]
-            raise InfrastructureError(f"building {tag} failed: {e.msg}\n{log}") from None
-        return BuildResult(tag, False, time.monotonic() - start)
+        image_from_files(client, tag, {"Dockerfile": dockerfile}, f"{base}-{flavor}", buildargs={"BASE": parent})
+    r = cached_image(client, tag, build)
+    return BuildResult(tag, r.cached, time.monotonic() - start)
 
 
 def recipe_image(client, recipe: Path, name: str, say=print) -> BuildResult:
@@ -118,34 +161,12 @@ def recipe_image(client, recipe: Path, name: str, say=print) -> BuildResult:
     The recipe holds packages.txt and optionally customize.sh (called with the root
     and the recipe directory). Tagged photon-harness/<name>:<hash of the recipe>.
     """
-    sources_file = RECIPES / "standin" / "sources.list"
-    key = hash_tree([recipe, sources_file])
-    tag = f"photon-harness/{name}:{key}"
-    start = time.monotonic()
-    with build_lock(tag):
-        if image_exists(client, tag):
-            return BuildResult(tag, True, time.monotonic() - start)
-        packages = [l.strip() for l in (recipe / "packages.txt").read_text().splitlines()
-                    if l.strip() and not l.startswith("#")]
-        sources = [l.strip() for l in sources_file.read_text().splitlines() if l.strip()]
-        out = CACHE_DIR / "recipes" / f"{name}-{key}.tar"
-        out.parent.mkdir(parents=True, exist_ok=True)
+    tag = f"photon-harness/{name}:{hash_tree([recipe, SOURCES])}"
+
+    def build():
+        packages = read_packages(recipe)
         say(f"building {tag} with mmdebstrap ({len(packages)} packages)")
         hooks = ([f"--customize-hook={recipe / 'customize.sh'} \"$1\" {recipe}"]
                  if (recipe / "customize.sh").exists() else [])
-        argv = ["nice", "-n", "10", "mmdebstrap", "--mode=root", "--variant=minbase", "--format=tar",
-                "--include=" + ",".join(packages), *hooks, "bookworm", str(out), *sources]
-        try:
-            r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1800)
-            if r.returncode != 0:
-                tail = "\n".join(r.stderr.strip().splitlines()[-8:])
-                raise InfrastructureError(f"mmdebstrap for {tag} failed (exit {r.returncode}):\n{tail}")
-            repo, version = tag.split(":")
-            with open(out, "rb") as f:
-                client.api.import_image_from_data(f, repository=repo, tag=version,
-                                                  changes=[f"LABEL {CACHE_LABEL}={name}"])
-        except subprocess.TimeoutExpired:
-            raise InfrastructureError(f"mmdebstrap for {tag} ran past 1800s") from None
-        finally:
-            out.unlink(missing_ok=True)
-        return BuildResult(tag, False, time.monotonic() - start)
+        rootfs_image(client, tag, packages, hooks, name)
+    return cached_image(client, tag, build)

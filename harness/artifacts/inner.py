@@ -7,7 +7,6 @@ Every substitution is recorded so the report can show it.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import re
 import shutil
@@ -17,9 +16,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.artifacts.build import image_exists
+from harness.artifacts.build import cached_image, image_exists
 from harness.artifacts.probe import busybox_path
-from harness.core.cache import FORMAT, build_lock
+from harness.core.cache import key, tree
 from harness.core.errors import HarnessError, InfrastructureError
 from harness.core.labels import CACHE_LABEL, new_session_id, session_labels
 
@@ -54,14 +53,10 @@ def standin_inner_image(client, name: str) -> str:
     """Build (once per input) a small offline image standing in for `name`."""
     bash = shutil.which("bash") or "/bin/bash"
     files = [bash, *_shared_libs(bash), str(busybox_path())]
-    h = hashlib.sha256(f"{FORMAT}\n{name}\n".encode())
-    for f in files:
-        h.update(f.encode() + Path(f).read_bytes())
     safe = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    tag = f"photon-harness/inner-{safe}:{h.hexdigest()[:12]}"
-    with build_lock(tag):
-        if image_exists(client, tag):
-            return tag
+    tag = f"photon-harness/inner-{safe}:{key('inner', name, tree([Path(f) for f in files]))}"
+
+    def build():
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
             def add(path: str, data: bytes, mode: int = 0o644):
@@ -86,7 +81,8 @@ def standin_inner_image(client, name: str) -> str:
         client.api.import_image_from_data(
             buf.getvalue(), repository=repo, tag=version,
             changes=[f"LABEL {CACHE_LABEL}=inner-standin", "ENV PATH=/bin", 'CMD ["/bin/bash"]'])
-        return tag
+    cached_image(client, tag, build)
+    return tag
 
 
 def read_os_release(client, ref: str) -> str:

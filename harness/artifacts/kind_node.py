@@ -22,7 +22,6 @@ No pytest here.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -35,17 +34,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.artifacts.build import image_exists
+from harness.artifacts.build import (
+    cached_image, image_from_files, read_packages, read_sources, rootfs_image
+)
 from harness.artifacts.nfs_helper import node_image_files
-from harness.core.cache import build_lock
+from harness.core.cache import cached_build, file_digest, key, tree
 from harness.core.errors import HarnessError, InfrastructureError
 from harness.core.labels import CACHE_LABEL, new_session_id, session_labels
 from harness.core.paths import CACHE_DIR, REPO_ROOT
 
 RECIPE = REPO_ROOT / "images" / "kind-node"
 KIND_CACHE = CACHE_DIR / "kind"
-# Bump when the way a stage builds changes without its inputs changing.
-FORMAT = "1"
 
 KIND_VERSION = "v0.30.0"
 KUBERNETES_VERSION = "v1.34.4"
@@ -110,14 +109,6 @@ def module_dir(path: str, version: str) -> Path:
     return Path(info["Dir"])
 
 
-def _key(*parts) -> str:
-    h = hashlib.sha256(f"format={FORMAT}\n".encode())
-    for p in parts:
-        h.update(json.dumps(p, sort_keys=True, default=str).encode())
-        h.update(b"\0")
-    return h.hexdigest()[:16]
-
-
 def _stamped(out: Path, key: str) -> bool:
     stamp = out / ".inputs"
     return stamp.is_file() and stamp.read_text().strip() == key
@@ -151,13 +142,12 @@ def go_build(name: str, version: str, packages: list[str], *, requires: dict[str
         gomod = "\n".join(lines) + "\n"
         src_key = gomod
     else:
-        src_key = _key(*[(str(p.relative_to(src)), p.read_bytes().hex()) for p in sorted(src.rglob("*"))
+        src_key = key(*[(str(p.relative_to(src)), p.read_bytes().hex()) for p in sorted(src.rglob("*"))
                          if p.is_file()])
-    key = _key(name, version, packages, src_key, ldflags, cgo, go_version())
+    stamp = key(name, version, packages, src_key, ldflags, cgo, go_version())
     out = KIND_CACHE / "bin" / f"{name}-{version}"
-    with build_lock(f"kind-go-{name}-{version}"):
-        if _stamped(out, key):
-            return out, True
+
+    def build():
         if not cold_ok:
             raise NotCached(f"{name} {version} is not built yet")
         work = KIND_CACHE / "src" / f"{name}-{version}"
@@ -180,8 +170,8 @@ def go_build(name: str, version: str, packages: list[str], *, requires: dict[str
                 *packages]
         _run(argv, f"go build of {name} {version}", cwd=work,
              env=_go_env(CGO_ENABLED="1" if cgo else "0"), timeout=4 * 3600)
-        _finish(tmp, out, key)
-        return out, False
+        _finish(tmp, out, stamp)
+    return out, cached_build(f"kind-go-{name}-{version}", lambda: _stamped(out, stamp), build).cached
 
 
 # ---------------------------------------------------------------- versions
@@ -293,10 +283,9 @@ def build_binaries(v: Versions, stages: _Stages) -> dict[str, Path]:
 
     def kind():
         out = KIND_CACHE / "bin" / f"kind-{v.kind}"
-        key = _key("kind", v.kind, go_version())
-        with build_lock(f"kind-go-kind-{v.kind}"):
-            if _stamped(out, key):
-                return out, True, ""
+        stamp = key("kind", v.kind, go_version())
+
+        def build():
             if not stages.cold_ok:
                 raise NotCached(f"kind {v.kind} is not built yet")
             tmp = out.with_name(out.name + ".tmp")
@@ -305,8 +294,8 @@ def build_binaries(v: Versions, stages: _Stages) -> dict[str, Path]:
             _run([*_nice(), "go", "install", "-p", "1", "-trimpath", f"sigs.k8s.io/kind@{v.kind}"],
                  "go install kind", env=_go_env(GOBIN=str(tmp), CGO_ENABLED="0", GOFLAGS="-buildvcs=false"),
                  cwd=Path(tempfile.gettempdir()))
-            _finish(tmp, out, key)
-            return out, False, ""
+            _finish(tmp, out, stamp)
+        return out, cached_build(f"kind-go-kind-{v.kind}", lambda: _stamped(out, stamp), build).cached, ""
     bins["kind"] = stages.run("kind", kind) / "kind"
 
     info = json.loads(_run(["go", "mod", "download", "-json", f"k8s.io/kubernetes@{v.kubernetes}"],
@@ -350,18 +339,17 @@ def build_binaries(v: Versions, stages: _Stages) -> dict[str, Path]:
     def pause():
         c_src = k8s_dir / "build/pause/linux/pause.c"
         out = KIND_CACHE / "bin" / f"pause-{v.pause}"
-        key = _key("pause", c_src.read_text(), _run(["gcc", "--version"], "gcc").splitlines()[0])
-        with build_lock(f"kind-pause-{v.pause}"):
-            if _stamped(out, key):
-                return out, True, ""
+        stamp = key("pause", c_src.read_text(), _run(["gcc", "--version"], "gcc").splitlines()[0])
+
+        def build():
             tmp = out.with_name(out.name + ".tmp")
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
             _run(["gcc", "-Os", "-Wall", "-static", f"-DVERSION=v{v.pause}-photon-harness", "-o",
                   str(tmp / "pause"), str(c_src)], "gcc pause.c")
             _run(["strip", str(tmp / "pause")], "strip pause")
-            _finish(tmp, out, key)
-            return out, False, ""
+            _finish(tmp, out, stamp)
+        return out, cached_build(f"kind-pause-{v.pause}", lambda: _stamped(out, stamp), build).cached, ""
     bins["pause"] = stages.run("pause", pause) / "pause"
     missing = [n for n, p in bins.items() if not p.is_file()]
     if missing:
@@ -373,75 +361,40 @@ def build_binaries(v: Versions, stages: _Stages) -> dict[str, Path]:
 
 # ---------------------------------------------------------------- images
 
-def _file_hash(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _tree_key(root: Path) -> list:
-    return [(str(p.relative_to(root)), p.stat().st_mode & 0o777, _file_hash(p))
-            for p in sorted(root.rglob("*")) if p.is_file()]
-
-
-def _mmdebstrap_image(client, tag: str, recipe_dir: Path, label: str, hooks: list[str], say) -> None:
-    packages = [l.strip() for l in (recipe_dir / "packages.txt").read_text().splitlines()
-                if l.strip() and not l.startswith("#")]
-    sources = [l.strip() for l in (RECIPE / "sources.list").read_text().splitlines() if l.strip()]
-    out = KIND_CACHE / "rootfs" / (tag.replace("/", "_").replace(":", "_") + ".tar")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    argv = [*_nice(), "mmdebstrap", "--mode=root", "--variant=minbase", "--format=tar",
-            "--include=" + ",".join(packages), *hooks, "bookworm", str(out), *sources]
-    try:
-        _run(argv, f"mmdebstrap for {tag}", timeout=3600)
-        repo, version = tag.rsplit(":", 1)
-        with open(out, "rb") as f:
-            client.api.import_image_from_data(f, repository=repo, tag=version,
-                                              changes=[f"LABEL {CACHE_LABEL}={label}"])
-    finally:
-        out.unlink(missing_ok=True)
-
-
 def node_rootfs(client, kind_dir: Path, say=_say):
     """Debian bookworm + the node's packages + kind's base files (from the kind module)."""
     base_files = kind_dir / "images/base/files"
     if not base_files.is_dir():
         raise InfrastructureError(f"kind module has no images/base/files: {kind_dir}")
     # Only the root file system's own inputs: node/ and netfilter-base/ feed later stages.
-    own = [(f, _file_hash(RECIPE / f)) for f in ("packages.txt", "sources.list", "customize.sh")]
-    key = _key("node-rootfs", own, _tree_key(base_files))
-    tag = f"photon-harness/kind-node-rootfs:{key}"
-    with build_lock(tag):
-        if image_exists(client, tag):
-            return tag, True, ""
+    own = [(f, file_digest(RECIPE / f)) for f in ("packages.txt", "sources.list", "customize.sh")]
+    digest = key("node-rootfs", own, tree([base_files], base_files))
+    tag = f"photon-harness/kind-node-rootfs:{digest}"
+
+    def build():
         # The module cache is read-only (0444/0555): copy with the modes kind's Dockerfile gives.
         with tempfile.TemporaryDirectory(prefix="kind-base-files-") as staged:
             staged = Path(staged) / "files"
             shutil.copytree(base_files, staged)
             for p in [staged, *staged.rglob("*")]:
                 p.chmod(0o755 if p.is_dir() else 0o644)
-            _mmdebstrap_image(client, tag, RECIPE, "kind-node-rootfs", [
-                f"--customize-hook=copy-in {staged}/. /",
-                f"--customize-hook={RECIPE / 'customize.sh'} \"$1\"",
-            ], say)
-        return tag, False, ""
+            rootfs_image(client, tag, read_packages(RECIPE), [f"--customize-hook=copy-in {staged}/. /",
+                                                              f"--customize-hook={RECIPE / 'customize.sh'} \"$1\""],
+                         "kind-node-rootfs", sources=read_sources(RECIPE / "sources.list"))
+    return tag, cached_image(client, tag, build).cached, ""
 
 
 def netfilter_base(client, say=_say):
     """The small base of the images that need iptables (kube-proxy, photon-podnet)."""
     recipe = RECIPE / "netfilter-base"
-    key = _key("netfilter-base", _tree_key(recipe), (RECIPE / "sources.list").read_text())
-    tag = f"photon-harness/kind-netfilter-base:{key}"
-    with build_lock(tag):
-        if image_exists(client, tag):
-            return tag, True, ""
-        _mmdebstrap_image(client, tag, recipe, "kind-netfilter-base", [
-            f"--customize-hook=copy-in {recipe / 'iptables-wrapper'} /usr/sbin",
-            f"--customize-hook={recipe / 'customize.sh'} \"$1\"",
-        ], say)
-        return tag, False, ""
+    digest = key("netfilter-base", tree([recipe], recipe), (RECIPE / "sources.list").read_text())
+    tag = f"photon-harness/kind-netfilter-base:{digest}"
+
+    def build():
+        rootfs_image(client, tag, read_packages(recipe), [f"--customize-hook=copy-in {recipe / 'iptables-wrapper'} /usr/sbin",
+                                                          f"--customize-hook={recipe / 'customize.sh'} \"$1\""],
+                     "kind-netfilter-base", sources=read_sources(RECIPE / "sources.list"))
+    return tag, cached_image(client, tag, build).cached, ""
 
 
 def image_refs(v: Versions, kubeadm: Path) -> dict[str, str]:
@@ -482,30 +435,10 @@ def component_image(client, name: str, binary: Path, base: str | None):
     if entrypoint:
         dockerfile.append(f"ENTRYPOINT {json.dumps(entrypoint)}")
     dockerfile = "\n".join(dockerfile) + "\n"
-    key = _key("component", name, dockerfile, base_id, _file_hash(binary))
-    tag = f"photon-harness/kind-image-{name}:{key}"
-    with build_lock(tag):
-        if image_exists(client, tag):
-            return tag, True, ""
-        ctx = io.BytesIO()
-        with tarfile.open(fileobj=ctx, mode="w") as tar:
-            data = dockerfile.encode()
-            ti = tarfile.TarInfo("Dockerfile")
-            ti.size = len(data)
-            tar.addfile(ti, io.BytesIO(data))
-            tar.add(binary, arcname=name)
-            ti = tarfile.TarInfo("tmp")
-            ti.type, ti.mode = tarfile.DIRTYPE, 0o1777
-            tar.addfile(ti)
-        ctx.seek(0)
-        import docker.errors
-        try:
-            client.images.build(fileobj=ctx, custom_context=True, tag=tag, pull=False, rm=True, forcerm=True,
-                                labels={CACHE_LABEL: f"kind-image-{name}"})
-        except docker.errors.BuildError as e:
-            log = "".join(x.get("stream", "") for x in e.build_log)[-2000:]
-            raise InfrastructureError(f"building {tag} failed: {e.msg}\n{log}") from None
-        return tag, False, ""
+    digest = key("component", name, dockerfile, base_id, file_digest(binary))
+    tag = f"photon-harness/kind-image-{name}:{digest}"
+    files = {"Dockerfile": dockerfile.encode(), name: binary, "tmp": None}
+    return tag, cached_image(client, tag, lambda: image_from_files(client, tag, files, f"kind-image-{name}")).cached, ""
 
 
 def podnet_image(client, base: str, kubectl: Path):
@@ -513,28 +446,10 @@ def podnet_image(client, base: str, kubectl: Path):
     script = RECIPE / "podnet" / "podnet.sh"
     dockerfile = (f"FROM {base}\nCOPY kubectl /usr/local/bin/kubectl\nCOPY podnet.sh /usr/local/bin/podnet.sh\n"
                   'ENTRYPOINT ["/usr/local/bin/podnet.sh"]\n')
-    key = _key("podnet", dockerfile, client.images.get(base).id, _file_hash(kubectl), _file_hash(script))
-    tag = f"photon-harness/kind-image-podnet:{key}"
-    with build_lock(tag):
-        if image_exists(client, tag):
-            return tag, True, ""
-        ctx = io.BytesIO()
-        with tarfile.open(fileobj=ctx, mode="w") as tar:
-            data = dockerfile.encode()
-            ti = tarfile.TarInfo("Dockerfile")
-            ti.size = len(data)
-            tar.addfile(ti, io.BytesIO(data))
-            tar.add(kubectl, arcname="kubectl")
-            tar.add(script, arcname="podnet.sh")
-        ctx.seek(0)
-        import docker.errors
-        try:
-            client.images.build(fileobj=ctx, custom_context=True, tag=tag, pull=False, rm=True, forcerm=True,
-                                labels={CACHE_LABEL: "kind-image-podnet"})
-        except docker.errors.BuildError as e:
-            log = "".join(x.get("stream", "") for x in e.build_log)[-2000:]
-            raise InfrastructureError(f"building {tag} failed: {e.msg}\n{log}") from None
-        return tag, False, ""
+    digest = key("podnet", dockerfile, client.images.get(base).id, file_digest(kubectl), file_digest(script))
+    tag = f"photon-harness/kind-image-podnet:{digest}"
+    files = {"Dockerfile": dockerfile.encode(), "kubectl": kubectl, "podnet.sh": script}
+    return tag, cached_image(client, tag, lambda: image_from_files(client, tag, files, "kind-image-podnet")).cached, ""
 
 
 def _saved_as(client, tag: str, ref: str) -> bytes:
@@ -563,13 +478,11 @@ def node_image(client, v: Versions, bins: dict[str, Path], rootfs: str, images: 
     extra: more files for the node, archive path -> file (the NFS mount helper)."""
     extra = extra or {}
     ids = {n: client.images.get(t).id for n, t in images.items()}
-    key = _key("node", client.images.get(rootfs).id, ids, refs, _tree_key(RECIPE / "node"),
-               {n: _file_hash(bins[n]) for n in ("kubeadm", "kubelet", "kubectl", "crictl")},
-               *([{a: _file_hash(f) for a, f in sorted(extra.items())}] if extra else []))
-    tag = f"photon-harness/kind-node:{v.kubernetes}-{key}"
-    with build_lock(tag):
-        if image_exists(client, tag):
-            return tag, True, ""
+    digest = key("node", client.images.get(rootfs).id, ids, refs, tree([RECIPE / "node"], RECIPE / "node"),
+               {n: file_digest(bins[n]) for n in ("kubeadm", "kubelet", "kubectl", "crictl")},
+               *([{a: file_digest(f) for a, f in sorted(extra.items())}] if extra else []))
+    tag = f"photon-harness/kind-node:{v.kubernetes}-{digest}"
+    def build():
         session = new_session_id()
         c = client.containers.run(rootfs, ["sleep", "infinity"], detach=True, privileged=True,
                                   labels=session_labels(session), name=f"photon-harness-kind-build-{session}",
@@ -626,7 +539,7 @@ def node_image(client, v: Versions, bins: dict[str, Path], rootfs: str, images: 
         finally:
             ctx.close()
             c.remove(force=True, v=True)
-        return tag, False, ""
+    return tag, cached_image(client, tag, build).cached, ""
 
 
 def default_cni_manifest(podnet_ref: str) -> str:

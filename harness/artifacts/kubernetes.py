@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 from harness.artifacts import kind_node as kind
-from harness.artifacts.build import BuildResult, image_exists
-from harness.core.cache import build_lock, hash_tree
+from harness.artifacts.build import BuildResult, cached_image, image_from_files
+from harness.core.cache import hash_tree
 from harness.core.errors import HarnessError, InfrastructureError
-from harness.core.labels import CACHE_LABEL
 from harness.core.paths import RECIPES
 
 RECIPE = RECIPES / "kubernetes"
@@ -106,26 +104,13 @@ def kubernetes_image(client, base: str, parent: str, say=print) -> BuildResult:
     inputs = [dockerfile] + ([RECIPE / "standin"] if base == "standin" else [])
     key = hash_tree(inputs, extra=f"{parent_id}\n{_stamps(bins)}")
     tag = f"photon-harness/{base}-full-kubernetes:{key}"
-    with build_lock(tag):
-        if image_exists(client, tag):
-            return BuildResult(tag, True, time.monotonic() - start)
+
+    def build():
         say(f"building Kubernetes layer {tag} from images/kubernetes/{dockerfile.name} on {parent}")
         with tempfile.TemporaryDirectory(prefix="ph-k8s-layer-") as tmp:
-            tmp = Path(tmp)
-            debs = build_debs(bins, tmp, say) if base == "standin" else []
-            context = tmp / "context.tar"
-            with tarfile.open(context, mode="w") as tar:
-                tar.add(dockerfile, arcname="Dockerfile")
-                for deb in debs:
-                    tar.add(deb, arcname=f"debs/{deb.name}")
-            import docker.errors
-            try:
-                with open(context, "rb") as f:
-                    client.images.build(fileobj=f, custom_context=True, tag=tag, pull=False, rm=True,
-                                        forcerm=True, buildargs={"BASE": parent}, timeout=1800,
-                                        labels={CACHE_LABEL: f"{base}-full-kubernetes"})
-            except docker.errors.BuildError as e:
-                log = "".join(x.get("stream", "") for x in e.build_log)[-2000:]
-                raise InfrastructureError(f"building {tag} failed: {e.msg}\n{log}") from None
-        return BuildResult(tag, False, time.monotonic() - start)
+            debs = build_debs(bins, Path(tmp), say) if base == "standin" else []
+            image_from_files(client, tag, {"Dockerfile": dockerfile, **{f"debs/{d.name}": d for d in debs}},
+                             f"{base}-full-kubernetes", buildargs={"BASE": parent})
+    r = cached_image(client, tag, build)
+    return BuildResult(tag, r.cached, time.monotonic() - start)
 

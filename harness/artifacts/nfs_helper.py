@@ -16,7 +16,7 @@ from pathlib import Path
 import requests
 
 from harness.artifacts.build import BuildResult, recipe_image
-from harness.core.cache import build_lock, hash_tree
+from harness.core.cache import cached_build, hash_tree
 from harness.core.errors import InfrastructureError
 from harness.core.labels import new_session_id, session_labels
 from harness.core.paths import CACHE_DIR, RECIPES
@@ -79,9 +79,8 @@ def mount_helper(client, session: str, say=print, timeout: float = 600) -> Mount
     image = client_image(client, say).tag
     key = hash_tree(HELPER_SOURCES, extra=client.images.get(image).id)
     out = HELPER_CACHE / key
-    with build_lock(f"nfs-fuse-{key}"):
-        if all((out / n).is_file() for n in HELPER_FILES):
-            return MountHelper(out, image, True, time.monotonic() - start)
+
+    def build():
         say(f"compiling the NFS FUSE helper into {out}")
         c = client.containers.create(image, ["sh", "-c", "mkdir -p /out && nice -n 10 sh /src/build.sh"],
                                      labels=session_labels(session),
@@ -109,7 +108,8 @@ def mount_helper(client, session: str, say=print, timeout: float = 600) -> Mount
                 shutil.rmtree(staged, ignore_errors=True)
         finally:
             c.remove(force=True)
-        return MountHelper(out, image, False, time.monotonic() - start)
+    b = cached_build(f"nfs-fuse-{key}", lambda: all((out / n).is_file() for n in HELPER_FILES), build)
+    return MountHelper(out, image, b.cached, time.monotonic() - start)
 
 
 def node_image_files(client, say=print) -> tuple[dict[str, Path], bool, str]:

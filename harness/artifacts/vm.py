@@ -7,17 +7,16 @@ docker.service disabled, as the container recipe does).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
 import tarfile
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.core.cache import build_lock, hash_tree
+from harness.artifacts.build import mmdebstrap, read_packages, read_sources
+from harness.core.cache import cached_build, file_digest, hash_tree, key
 from harness.core.errors import HarnessError, InfrastructureError
 from harness.core.paths import CACHE_DIR, RECIPES
 
@@ -36,11 +35,6 @@ class VmImage:
         return f"{self.disk} (kernel {self.kernel.name})"
 
 
-def _packages(recipe: Path) -> list[str]:
-    return [l.strip() for l in (recipe / "packages.txt").read_text().splitlines()
-            if l.strip() and not l.startswith("#")]
-
-
 def _run(argv: list[str], timeout: float, what: str) -> None:
     r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
@@ -50,25 +44,19 @@ def _run(argv: list[str], timeout: float, what: str) -> None:
 
 def standin_vm_image(flavor: str, say=print) -> VmImage:
     standin, vm = RECIPES / "standin", RECIPES / "standin-vm"
-    key = hash_tree([standin, vm])
-    out = CACHE_DIR / "vm" / key
+    out = CACHE_DIR / "vm" / hash_tree([standin, vm])
     disk = out / f"{flavor}.qcow2"
-    start = time.monotonic()
-    with build_lock(f"vm-{key}"):
-        if disk.exists():
-            return VmImage(disk, out / "vmlinuz", out / "initrd.img", True, time.monotonic() - start)
+
+    def build():   # both flavours from one root file system
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=out) as tmp:
             root = Path(tmp) / "root"
-            packages = _packages(standin) + _packages(vm)
-            sources = [l.strip() for l in (standin / "sources.list").read_text().splitlines() if l.strip()]
+            packages = read_packages(standin) + read_packages(vm)
             say(f"building stand-in VM root file system ({len(packages)} packages) in {out}")
-            _run(["mmdebstrap", "--mode=root", "--variant=minbase", "--format=directory",
-                  "--include=" + ",".join(packages),
-                  f"--customize-hook=copy-in {standin / 'overlay'}/. /",
-                  f"--customize-hook={standin / 'customize.sh'} \"$1\"",
-                  f"--customize-hook={vm / 'customize.sh'} \"$1\"",
-                  "bookworm", str(root), *sources], 1800, "mmdebstrap (VM)")
+            mmdebstrap(root, packages, [f"--customize-hook=copy-in {standin / 'overlay'}/. /",
+                                        f"--customize-hook={standin / 'customize.sh'} \"$1\"",
+                                        f"--customize-hook={vm / 'customize.sh'} \"$1\""],
+                       "the stand-in VM", fmt="directory", sources=read_sources(standin / "sources.list"))
             shutil.copy(sorted(root.glob("boot/vmlinuz-*"))[-1], out / "vmlinuz")
             shutil.copy(sorted(root.glob("boot/initrd.img-*"))[-1], out / "initrd.img")
             for fl in ("full", "minimal"):
@@ -81,7 +69,9 @@ def standin_vm_image(flavor: str, say=print) -> VmImage:
                 _run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(out / f"{fl}.qcow2")], 600,
                      "qemu-img convert")
                 raw.unlink()
-        return VmImage(disk, out / "vmlinuz", out / "initrd.img", False, time.monotonic() - start)
+    b = cached_build(f"vm-{out.name}", lambda: all((out / f"{fl}.qcow2").exists() for fl in ("full", "minimal")),
+                     build)
+    return VmImage(disk, out / "vmlinuz", out / "initrd.img", b.cached, b.seconds)
 
 
 # -- a bootable stand-in disk, packed as an OVA: the path a user's Photon OVA takes -----------
@@ -172,19 +162,12 @@ def ovf(name: str, vmdk: Path, capacity: int) -> str:
 """
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def standin_ova(flavor: str = "full", say=print) -> Path:
     """The stand-in as a bootable OVA (ovf, streamOptimized vmdk, SHA256 manifest), cached beside its qcow2."""
     image = standin_vm_image(flavor, say)
     out = image.disk.parent / f"{flavor}-bootable-v{OVA_FORMAT}.ova"
-    with build_lock(f"ova-{image.disk.parent.name}-{flavor}"):
-        if out.exists():
-            return out
-        start = time.monotonic()
+
+    def build():
         name = f"photon-harness-standin-{flavor}"
         with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
             raw, vmdk = Path(tmp) / "disk.raw", Path(tmp) / f"{name}-disk1.vmdk"
@@ -194,14 +177,23 @@ def standin_ova(flavor: str = "full", say=print) -> Path:
             descriptor = Path(tmp) / f"{name}.ovf"
             descriptor.write_text(ovf(name, vmdk, raw.stat().st_size))
             manifest = Path(tmp) / f"{name}.mf"
-            manifest.write_text("".join(f"SHA256({p.name})= {_sha256(p)}\n" for p in (descriptor, vmdk)))
+            manifest.write_text("".join(f"SHA256({p.name})= {file_digest(p)}\n" for p in (descriptor, vmdk)))
             partial = out.with_suffix(".partial")
             with tarfile.open(partial, "w", format=tarfile.USTAR_FORMAT) as ova:   # the descriptor first
                 for p in (descriptor, vmdk, manifest):
                     ova.add(p, arcname=p.name)
             partial.rename(out)
-        say(f"built the bootable stand-in OVA {out} in {time.monotonic() - start:.0f}s")
-        return out
+    b = cached_build(f"ova-{image.disk.parent.name}-{flavor}", out.exists, build)
+    if not b.cached:
+        say(f"built the bootable stand-in OVA {out} in {b.seconds:.0f}s")
+    return out
+
+
+def _converted(src: Path) -> Path:
+    """Where a user's disk is kept as qcow2: keyed by the file (path and modification time)."""
+    out = CACHE_DIR / "vm" / "converted" / f"{key(str(src.resolve()), src.stat().st_mtime)}.qcow2"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def prepare_disk(path: str, say=print) -> Path:
@@ -215,16 +207,15 @@ def prepare_disk(path: str, say=print) -> Path:
             vmdks = [m for m in ova.getmembers() if m.name.endswith(".vmdk")]
             if not vmdks:
                 raise HarnessError(f"{path}: no .vmdk inside the OVA")
-            key = hashlib.sha256(f"{src.resolve()}:{src.stat().st_mtime}".encode()).hexdigest()[:16]
-            out = CACHE_DIR / "vm" / "converted" / f"{key}.qcow2"
-            if out.exists():
-                return out
-            out.parent.mkdir(parents=True, exist_ok=True)
-            say(f"unpacking {vmdks[0].name} from {src.name} and converting to qcow2")
-            with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-                ova.extract(vmdks[0], tmp, filter="data")
-                _run(["qemu-img", "convert", "-O", "qcow2", str(Path(tmp) / vmdks[0].name), str(out)], 1800,
-                     "qemu-img convert (vmdk)")
+            out = _converted(src)
+
+            def unpack():
+                say(f"unpacking {vmdks[0].name} from {src.name} and converting to qcow2")
+                with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+                    ova.extract(vmdks[0], tmp, filter="data")
+                    _run(["qemu-img", "convert", "-O", "qcow2", str(Path(tmp) / vmdks[0].name), str(out)], 1800,
+                         "qemu-img convert (vmdk)")
+            cached_build(f"converted-{out.stem}", out.exists, unpack)
             return out
     if fmt.returncode != 0:
         raise HarnessError(f"{path}: qemu-img cannot read it: {fmt.stderr.strip()}")
@@ -232,11 +223,11 @@ def prepare_disk(path: str, say=print) -> Path:
     if kind == "qcow2":
         return src
     if kind in ("raw", "vmdk", "vpc", "vhdx"):
-        key = hashlib.sha256(f"{src.resolve()}:{src.stat().st_mtime}".encode()).hexdigest()[:16]
-        out = CACHE_DIR / "vm" / "converted" / f"{key}.qcow2"
-        if not out.exists():
-            out.parent.mkdir(parents=True, exist_ok=True)
+        out = _converted(src)
+
+        def convert():
             say(f"converting {src.name} ({kind}) to qcow2")
             _run(["qemu-img", "convert", "-f", kind, "-O", "qcow2", str(src), str(out)], 1800, "qemu-img convert")
+        cached_build(f"converted-{out.stem}", out.exists, convert)
         return out
     raise HarnessError(f"{path}: unsupported disk format {kind!r} (qcow2, raw, vmdk, ova)")

@@ -88,12 +88,13 @@ class RunConfig:
                 plan.append(f"{flavor}/{backend}: " + (f"{given} (as given; what it is is read after boot)"
                                                        if src == "user" else f"{src} recipe"))
         recipes = any(self.source(f, b) != "user" for b in self.backends for f in self.flavors)
-        head = f"photon-harness: recipes={self.base} ({self.base_reason})" if recipes else "photon-harness:"
+        parts = [f"recipes={self.base} ({self.base_reason})"] if recipes else []
         if self.expected_base:
-            head += f"; every target must be {self.expected_base}"
+            parts.append(f"every target must be {self.expected_base}")
+        parts.append(f"targets: {'; '.join(plan)}")
         warn = (" STAND-IN targets are Debian bookworm, a self-test of the suites, NOT evidence about Photon OS."
                 if recipes and self.is_standin else "")
-        return f"{head}; targets: {'; '.join(plan)}.{warn}"
+        return f"photon-harness: {'; '.join(parts)}.{warn}"
 
 
 def image_available(client, ref: str) -> tuple[bool, str]:

@@ -1,10 +1,7 @@
 """Fixtures shared by the integration self-tests."""
-import io
-import tarfile
-
 import pytest
 
-from harness.artifacts.build import flavor_image
+from harness.artifacts.build import flavor_image, image_from_files
 from harness.core.labels import new_session_id, session_labels
 
 
@@ -16,16 +13,9 @@ def derived_full_image(docker_client):
     def build(run: str) -> str:
         session = "selftest-" + new_session_id()
         base = flavor_image(docker_client, "standin", "full").tag
-        dockerfile = f"FROM {base}\nRUN {run}\n".encode()
-        ctx = io.BytesIO()
-        with tarfile.open(fileobj=ctx, mode="w") as tar:
-            info = tarfile.TarInfo("Dockerfile")
-            info.size = len(dockerfile)
-            tar.addfile(info, io.BytesIO(dockerfile))
-        ctx.seek(0)
         tag = f"photon-harness/selftest-derived:{session}"
-        docker_client.images.build(fileobj=ctx, custom_context=True, tag=tag, pull=False, rm=True,
-                                   labels=session_labels(session))
+        image_from_files(docker_client, tag, {"Dockerfile": f"FROM {base}\nRUN {run}\n".encode()}, "",
+                         labels=session_labels(session))
         made.append(tag)
         return tag
     yield build
