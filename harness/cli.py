@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from harness.artifacts.build import flavor_image
@@ -116,8 +117,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def log_progress_to_stdout() -> None:
+    """The library reports progress through `logging` (a logger per module under `harness`): show it plainly."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("harness")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    log_progress_to_stdout()
     try:
         return args.func(args)
     except HarnessError as e:

@@ -13,6 +13,7 @@ packages.txt, and an image from files in memory.
 from __future__ import annotations
 
 import io
+import logging
 import subprocess
 import tarfile
 import tempfile
@@ -27,6 +28,8 @@ from harness.core.errors import HarnessError, InfrastructureError
 from harness.core.labels import CACHE_LABEL
 from harness.core.paths import CACHE_DIR, RECIPES, REPO_ROOT
 from harness.model.config import BASES, FLAVORS
+
+log = logging.getLogger(__name__)
 
 STANDIN = RECIPES / "standin"
 SOURCES = STANDIN / "sources.list"   # the Debian mirrors every mmdebstrap build uses
@@ -119,20 +122,20 @@ def cached_image(client, tag: str, build) -> BuildResult:
     return BuildResult(tag, b.cached, b.seconds)
 
 
-def standin_rootfs(client, say=print) -> BuildResult:
+def standin_rootfs(client) -> BuildResult:
     """The stand-in root file system image, built with mmdebstrap when its inputs change."""
     tag = f"photon-harness/standin-rootfs:{hash_tree([STANDIN])}"
 
     def build():
         packages = read_packages(STANDIN)
-        say(f"building stand-in root file system {tag} with mmdebstrap ({len(packages)} packages)")
+        log.info(f"building stand-in root file system {tag} with mmdebstrap ({len(packages)} packages)")
         rootfs_image(client, tag, packages, [f"--customize-hook=copy-in {STANDIN / 'overlay'}/. /",
                                              f"--customize-hook={STANDIN / 'customize.sh'} \"$1\""],
                      "standin-rootfs", sources=read_sources(STANDIN / "sources.list"))
     return cached_image(client, tag, build)
 
 
-def flavor_image(client, base: str, flavor: str, photon_image: str = "photon:5.0", say=print) -> BuildResult:
+def flavor_image(client, base: str, flavor: str, photon_image: str = "photon:5.0") -> BuildResult:
     """The bootable target image for (base, flavour), from images/<flavour>/Dockerfile.<base>."""
     if base not in BASES:
         raise HarnessError(f"unknown base {base!r}; choose one of {', '.join(BASES)}")
@@ -140,7 +143,7 @@ def flavor_image(client, base: str, flavor: str, photon_image: str = "photon:5.0
         raise HarnessError(f"unknown flavour {flavor!r}; choose one of {', '.join(FLAVORS)}")
     start = time.monotonic()
     if base == "standin":
-        parent = standin_rootfs(client, say).tag
+        parent = standin_rootfs(client).tag
     else:
         parent = photon_image
         if not image_exists(client, parent):
@@ -149,13 +152,13 @@ def flavor_image(client, base: str, flavor: str, photon_image: str = "photon:5.0
     tag = f"photon-harness/{base}-{flavor}:{hash_tree([dockerfile], extra=client.images.get(parent).id)}"
 
     def build():
-        say(f"building target image {tag} from {dockerfile.relative_to(REPO_ROOT)}")
+        log.info(f"building target image {tag} from {dockerfile.relative_to(REPO_ROOT)}")
         image_from_files(client, tag, {"Dockerfile": dockerfile}, f"{base}-{flavor}", buildargs={"BASE": parent})
     r = cached_image(client, tag, build)
     return BuildResult(tag, r.cached, time.monotonic() - start)
 
 
-def recipe_image(client, recipe: Path, name: str, say=print) -> BuildResult:
+def recipe_image(client, recipe: Path, name: str) -> BuildResult:
     """A small Debian bookworm image from a recipe directory, built with mmdebstrap.
 
     The recipe holds packages.txt and optionally customize.sh (called with the root
@@ -165,7 +168,7 @@ def recipe_image(client, recipe: Path, name: str, say=print) -> BuildResult:
 
     def build():
         packages = read_packages(recipe)
-        say(f"building {tag} with mmdebstrap ({len(packages)} packages)")
+        log.info(f"building {tag} with mmdebstrap ({len(packages)} packages)")
         hooks = ([f"--customize-hook={recipe / 'customize.sh'} \"$1\" {recipe}"]
                  if (recipe / "customize.sh").exists() else [])
         rootfs_image(client, tag, packages, hooks, name)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -34,14 +35,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.artifacts.build import (
-    cached_image, image_from_files, read_packages, read_sources, rootfs_image
-)
+from harness.artifacts.build import cached_image, image_from_files, read_packages, read_sources, rootfs_image
 from harness.artifacts.nfs_helper import node_image_files
 from harness.core.cache import cached_build, file_digest, key, tree
 from harness.core.errors import HarnessError, InfrastructureError
 from harness.core.labels import CACHE_LABEL, new_session_id, session_labels
 from harness.core.paths import CACHE_DIR, REPO_ROOT
+
+log = logging.getLogger(__name__)
 
 RECIPE = REPO_ROOT / "images" / "kind-node"
 KIND_CACHE = CACHE_DIR / "kind"
@@ -56,9 +57,6 @@ K8S_COMMANDS = ("kubeadm", "kubelet", "kubectl", "kube-apiserver", "kube-control
 NEEDS_NETFILTER = ("kube-proxy",)
 PODNET_REF = "photon-harness.local/podnet:v1"  # only ever inside the node, never pulled
 
-
-def _say(msg: str) -> None:
-    print(msg, flush=True)
 
 
 # ---------------------------------------------------------------- Go toolchain helpers
@@ -251,20 +249,19 @@ class NodeImage:
 
 
 class _Stages:
-    def __init__(self, say, cold_ok: bool = True):
-        self.say = say
+    def __init__(self, cold_ok: bool = True):
         self.cold_ok = cold_ok  # False: Go builds must come from the cache
         self.done: list[Stage] = []
         self.t0 = time.monotonic()
 
     def run(self, name: str, fn, *args, **kw):
-        self.say(f"[kind] {name}: ...")
+        log.info(f"[kind] {name}: ...")
         start = time.monotonic()
         result = fn(*args, **kw)
         cached, detail = (result[1], result[2]) if isinstance(result, tuple) and len(result) == 3 else (None, "")
         secs = time.monotonic() - start
         state = "cached" if cached else "built" if cached is False else "done"
-        self.say(f"[kind] {name}: {state} in {secs:.1f}s{(' ' + detail) if detail else ''}"
+        log.info(f"[kind] {name}: {state} in {secs:.1f}s{(' ' + detail) if detail else ''}"
                  f" (total {time.monotonic() - self.t0:.0f}s)")
         self.done.append(Stage(name, secs, bool(cached), detail))
         return result[0] if isinstance(result, tuple) else result
@@ -278,7 +275,7 @@ def build_binaries(v: Versions, stages: _Stages) -> dict[str, Path]:
         resolve_versions(v, kind_dir, k8s_dir)
         return (kind_dir, k8s_dir), None, ""
     kind_dir, k8s_dir = stages.run("modules", modules)
-    stages.say(f"[kind] versions: {json.dumps(v.as_dict())}")
+    log.info(f"[kind] versions: {json.dumps(v.as_dict())}")
     bins: dict[str, Path] = {}
 
     def kind():
@@ -361,7 +358,7 @@ def build_binaries(v: Versions, stages: _Stages) -> dict[str, Path]:
 
 # ---------------------------------------------------------------- images
 
-def node_rootfs(client, kind_dir: Path, say=_say):
+def node_rootfs(client, kind_dir: Path):
     """Debian bookworm + the node's packages + kind's base files (from the kind module)."""
     base_files = kind_dir / "images/base/files"
     if not base_files.is_dir():
@@ -384,7 +381,7 @@ def node_rootfs(client, kind_dir: Path, say=_say):
     return tag, cached_image(client, tag, build).cached, ""
 
 
-def netfilter_base(client, say=_say):
+def netfilter_base(client):
     """The small base of the images that need iptables (kube-proxy, photon-podnet)."""
     recipe = RECIPE / "netfilter-base"
     digest = key("netfilter-base", tree([recipe], recipe), (RECIPE / "sources.list").read_text())
@@ -473,7 +470,7 @@ def _saved_as(client, tag: str, ref: str) -> bytes:
 
 
 def node_image(client, v: Versions, bins: dict[str, Path], rootfs: str, images: dict[str, str],
-               refs: dict[str, str], say=_say, extra: dict[str, Path] | None = None):
+               refs: dict[str, str], extra: dict[str, Path] | None = None):
     """Start the root file system in a container, add binaries and preload images, commit.
     extra: more files for the node, archive path -> file (the NFS mount helper)."""
     extra = extra or {}
@@ -548,15 +545,15 @@ def default_cni_manifest(podnet_ref: str) -> str:
     return (RECIPE / "podnet" / "podnet.yaml").read_text().replace("PODNET_IMAGE", podnet_ref)
 
 
-def build_node_image(client, versions: Versions | None = None, say=_say,
+def build_node_image(client, versions: Versions | None = None,
                      cold_go_builds: bool = True) -> NodeImage:
     """The offline node image. cold_go_builds=False raises NotCached rather than start a Go
     build (Kubernetes alone takes over an hour on 2 cores); image stages are built either way."""
     v = versions or Versions()
-    stages = _Stages(say, cold_go_builds)
+    stages = _Stages(cold_go_builds)
     bins = build_binaries(v, stages)
-    rootfs = stages.run("rootfs", node_rootfs, client, bins["_kind_dir"], say)
-    base = stages.run("netfilter-base", netfilter_base, client, say)
+    rootfs = stages.run("rootfs", node_rootfs, client, bins["_kind_dir"])
+    base = stages.run("netfilter-base", netfilter_base, client)
     refs = image_refs(v, bins["kubeadm"])
     images = {}
     bin_of = {"kube-apiserver": "kube-apiserver", "kube-controller-manager": "kube-controller-manager",
@@ -566,10 +563,10 @@ def build_node_image(client, versions: Versions | None = None, say=_say,
         images[name] = stages.run(f"image {refs[name]}", component_image, client, name, bins[bin_of[name]],
                                   base if name in NEEDS_NETFILTER else None)
     images["podnet"] = stages.run(f"image {refs['podnet']}", podnet_image, client, base, bins["kubectl"])
-    nfs = stages.run("nfs-fuse", node_image_files, client, say)
-    tag = stages.run("node", node_image, client, v, bins, rootfs, images, refs, say, extra=nfs)
+    nfs = stages.run("nfs-fuse", node_image_files, client)
+    tag = stages.run("node", node_image, client, v, bins, rootfs, images, refs, extra=nfs)
     size = client.images.get(tag).attrs.get("Size", 0) / 2**20
-    say(f"[kind] node image {tag} ({size:.0f} MiB) in {time.monotonic() - stages.t0:.0f}s")
+    log.info(f"[kind] node image {tag} ({size:.0f} MiB) in {time.monotonic() - stages.t0:.0f}s")
     return NodeImage(tag, v, stages.done, bins)
 
 

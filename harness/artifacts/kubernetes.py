@@ -13,6 +13,7 @@ parent image ID and, on the stand-in, the offline build's input stamps of every 
 """
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import tempfile
@@ -24,6 +25,8 @@ from harness.artifacts.build import BuildResult, cached_image, image_from_files
 from harness.core.cache import hash_tree
 from harness.core.errors import HarnessError, InfrastructureError
 from harness.core.paths import RECIPES
+
+log = logging.getLogger(__name__)
 
 RECIPE = RECIPES / "kubernetes"
 # Which binaries go into which stand-in package (Photon: kubeadm is the kubernetes-kubeadm
@@ -63,7 +66,7 @@ def _stamps(bins: dict[str, Path]) -> str:
                      for n, p in sorted(bins.items()))
 
 
-def build_debs(bins: dict[str, Path], out: Path, say=print) -> list[Path]:
+def build_debs(bins: dict[str, Path], out: Path) -> list[Path]:
     """dpkg-deb --build of each stand-in package into `out`; returns the .deb paths."""
     if shutil.which("dpkg-deb") is None:
         raise HarnessError("dpkg-deb (Debian package dpkg) is needed to assemble the stand-in's kubernetes package")
@@ -84,7 +87,7 @@ def build_debs(bins: dict[str, Path], out: Path, say=print) -> list[Path]:
                 executable = p.is_dir() or p.parent.name == "bin" or p.name in ("postinst", "prerm", "postrm")
                 p.chmod(0o755 if executable else 0o644)
             deb = out / f"{package}_{version}_amd64.deb"
-            say(f"assembling stand-in package {deb.name}")
+            log.info(f"assembling stand-in package {deb.name}")
             r = subprocess.run(["nice", "-n", "10", "dpkg-deb", "--root-owner-group", "-Zgzip", "-z1", "--build",
                                 str(root), str(deb)], capture_output=True, text=True, timeout=900)
             if r.returncode != 0:
@@ -93,7 +96,7 @@ def build_debs(bins: dict[str, Path], out: Path, say=print) -> list[Path]:
     return debs
 
 
-def kubernetes_image(client, base: str, parent: str, say=print) -> BuildResult:
+def kubernetes_image(client, base: str, parent: str) -> BuildResult:
     """The full flavour image `parent` plus Kubernetes, from images/kubernetes/Dockerfile.<base>."""
     start = time.monotonic()
     parent_id = client.images.get(parent).id
@@ -106,9 +109,9 @@ def kubernetes_image(client, base: str, parent: str, say=print) -> BuildResult:
     tag = f"photon-harness/{base}-full-kubernetes:{key}"
 
     def build():
-        say(f"building Kubernetes layer {tag} from images/kubernetes/{dockerfile.name} on {parent}")
+        log.info(f"building Kubernetes layer {tag} from images/kubernetes/{dockerfile.name} on {parent}")
         with tempfile.TemporaryDirectory(prefix="ph-k8s-layer-") as tmp:
-            debs = build_debs(bins, Path(tmp), say) if base == "standin" else []
+            debs = build_debs(bins, Path(tmp)) if base == "standin" else []
             image_from_files(client, tag, {"Dockerfile": dockerfile, **{f"debs/{d.name}": d for d in debs}},
                              f"{base}-full-kubernetes", buildargs={"BASE": parent})
     r = cached_image(client, tag, build)

@@ -6,6 +6,7 @@ The running server, the probe and the helper's installation are infra/nfs.py.
 from __future__ import annotations
 
 import io
+import logging
 import secrets
 import shutil
 import tarfile
@@ -21,6 +22,8 @@ from harness.core.errors import InfrastructureError
 from harness.core.labels import new_session_id, session_labels
 from harness.core.paths import CACHE_DIR, RECIPES
 
+log = logging.getLogger(__name__)
+
 SERVER_RECIPE = RECIPES / "nfs-server"
 CLIENT_RECIPE = RECIPES / "nfs-fuse" / "image"
 HELPER_SOURCES = [RECIPES / "nfs-fuse" / n for n in ("nfs-fuse.c", "nfs-rm.c", "mount.nfs", "build.sh")]
@@ -32,13 +35,13 @@ NODE_FILES = {"usr/local/sbin/nfs-fuse": "nfs-fuse", "usr/sbin/mount.nfs": "moun
               "usr/sbin/mount.nfs4": "mount.nfs"}
 
 
-def server_image(client, say=print) -> BuildResult:
-    return recipe_image(client, SERVER_RECIPE, "nfs-server", say)
+def server_image(client) -> BuildResult:
+    return recipe_image(client, SERVER_RECIPE, "nfs-server")
 
 
-def client_image(client, say=print) -> BuildResult:
+def client_image(client) -> BuildResult:
     """Debian + libnfs-utils + fuse3 + the compilers of the helper: builds and runs the clients."""
-    return recipe_image(client, CLIENT_RECIPE, "nfs-client", say)
+    return recipe_image(client, CLIENT_RECIPE, "nfs-client")
 
 
 # ------------------------------------------------------------------------- the mount helper
@@ -73,15 +76,15 @@ def _wait_exit(container, timeout: float, what: str) -> int:
         raise InfrastructureError(f"{what} ran past {timeout:.0f}s") from None
 
 
-def mount_helper(client, session: str, say=print, timeout: float = 600) -> MountHelper:
+def mount_helper(client, session: str, timeout: float = 600) -> MountHelper:
     """Build (or reuse) nfs-fuse, nfs-rm and mount.nfs, keyed by their sources and the image."""
     start = time.monotonic()
-    image = client_image(client, say).tag
+    image = client_image(client).tag
     key = hash_tree(HELPER_SOURCES, extra=client.images.get(image).id)
     out = HELPER_CACHE / key
 
     def build():
-        say(f"compiling the NFS FUSE helper into {out}")
+        log.info(f"compiling the NFS FUSE helper into {out}")
         c = client.containers.create(image, ["sh", "-c", "mkdir -p /out && nice -n 10 sh /src/build.sh"],
                                      labels=session_labels(session),
                                      name=f"photon-harness-nfs-build-{secrets.token_hex(4)}")
@@ -112,7 +115,7 @@ def mount_helper(client, session: str, say=print, timeout: float = 600) -> Mount
     return MountHelper(out, image, b.cached, time.monotonic() - start)
 
 
-def node_image_files(client, say=print) -> tuple[dict[str, Path], bool, str]:
+def node_image_files(client) -> tuple[dict[str, Path], bool, str]:
     """The node stage's extra files: the compiled helper and its wrapper (built once, cached)."""
-    helper = mount_helper(client, new_session_id(), say)
+    helper = mount_helper(client, new_session_id())
     return {arc: helper.path(name) for arc, name in NODE_FILES.items()}, helper.cached, f"({helper.dir.name})"

@@ -8,6 +8,7 @@ docker.service disabled, as the container recipe does).
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import tarfile
@@ -19,6 +20,8 @@ from harness.artifacts.build import mmdebstrap, read_packages, read_sources
 from harness.core.cache import cached_build, file_digest, hash_tree, key
 from harness.core.errors import HarnessError, InfrastructureError
 from harness.core.paths import CACHE_DIR, RECIPES
+
+log = logging.getLogger(__name__)
 
 DISK_SIZE = "6G"
 
@@ -42,7 +45,7 @@ def _run(argv: list[str], timeout: float, what: str) -> None:
         raise InfrastructureError(f"{what} failed (exit {r.returncode}):\n{tail}")
 
 
-def standin_vm_image(flavor: str, say=print) -> VmImage:
+def standin_vm_image(flavor: str) -> VmImage:
     standin, vm = RECIPES / "standin", RECIPES / "standin-vm"
     out = CACHE_DIR / "vm" / hash_tree([standin, vm])
     disk = out / f"{flavor}.qcow2"
@@ -52,7 +55,7 @@ def standin_vm_image(flavor: str, say=print) -> VmImage:
         with tempfile.TemporaryDirectory(dir=out) as tmp:
             root = Path(tmp) / "root"
             packages = read_packages(standin) + read_packages(vm)
-            say(f"building stand-in VM root file system ({len(packages)} packages) in {out}")
+            log.info(f"building stand-in VM root file system ({len(packages)} packages) in {out}")
             mmdebstrap(root, packages, [f"--customize-hook=copy-in {standin / 'overlay'}/. /",
                                         f"--customize-hook={standin / 'customize.sh'} \"$1\"",
                                         f"--customize-hook={vm / 'customize.sh'} \"$1\""],
@@ -162,9 +165,9 @@ def ovf(name: str, vmdk: Path, capacity: int) -> str:
 """
 
 
-def standin_ova(flavor: str = "full", say=print) -> Path:
+def standin_ova(flavor: str = "full") -> Path:
     """The stand-in as a bootable OVA (ovf, streamOptimized vmdk, SHA256 manifest), cached beside its qcow2."""
-    image = standin_vm_image(flavor, say)
+    image = standin_vm_image(flavor)
     out = image.disk.parent / f"{flavor}-bootable-v{OVA_FORMAT}.ova"
 
     def build():
@@ -185,7 +188,7 @@ def standin_ova(flavor: str = "full", say=print) -> Path:
             partial.rename(out)
     b = cached_build(f"ova-{image.disk.parent.name}-{flavor}", out.exists, build)
     if not b.cached:
-        say(f"built the bootable stand-in OVA {out} in {b.seconds:.0f}s")
+        log.info(f"built the bootable stand-in OVA {out} in {b.seconds:.0f}s")
     return out
 
 
@@ -196,7 +199,7 @@ def _converted(src: Path) -> Path:
     return out
 
 
-def prepare_disk(path: str, say=print) -> Path:
+def prepare_disk(path: str) -> Path:
     """A user's Photon disk as qcow2: qcow2 as is; raw (GCE disk.raw) and OVA (its vmdk) converted once."""
     src = Path(path)
     if not src.is_file():
@@ -210,7 +213,7 @@ def prepare_disk(path: str, say=print) -> Path:
             out = _converted(src)
 
             def unpack():
-                say(f"unpacking {vmdks[0].name} from {src.name} and converting to qcow2")
+                log.info(f"unpacking {vmdks[0].name} from {src.name} and converting to qcow2")
                 with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
                     ova.extract(vmdks[0], tmp, filter="data")
                     _run(["qemu-img", "convert", "-O", "qcow2", str(Path(tmp) / vmdks[0].name), str(out)], 1800,
@@ -226,7 +229,7 @@ def prepare_disk(path: str, say=print) -> Path:
         out = _converted(src)
 
         def convert():
-            say(f"converting {src.name} ({kind}) to qcow2")
+            log.info(f"converting {src.name} ({kind}) to qcow2")
             _run(["qemu-img", "convert", "-f", kind, "-O", "qcow2", str(src), str(out)], 1800, "qemu-img convert")
         cached_build(f"converted-{out.stem}", out.exists, convert)
         return out

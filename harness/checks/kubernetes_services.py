@@ -15,6 +15,7 @@ each edit listed with its reason, plus the adaptations a container target needs
 """
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import shlex
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 
 from harness.core.errors import CommandTimeout, InfrastructureError
 from harness.core.wait import WaitTimeout, wait_for
+
+log = logging.getLogger(__name__)
 
 SERVICES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
 UNIT_DIR = "/usr/lib/systemd/system"
@@ -506,8 +509,7 @@ def wait_ready(target, node: Node, timeout: float = 240, give_up_on_failed: bool
     return node.ready
 
 
-def bring_up_node(target, pause_archive: bytes, pause_source: str, container: bool, booted_at: float,
-                  say=print) -> Node:
+def bring_up_node(target, pause_archive: bytes, pause_source: str, container: bool, booted_at: float) -> Node:
     """Minimum working configuration, etcd and the five services; wait for the node to be Ready."""
     node = Node()
     t = time.monotonic()
@@ -532,7 +534,7 @@ def bring_up_node(target, pause_archive: bytes, pause_source: str, container: bo
     node.timings["boot to Ready"] = time.monotonic() - booted_at
     # Then the services must stay up (a crash loop can look "active" for a while).
     settle_into(target, node, stable=20)
-    say(f"[k8s] {target.spec.id}: node {'Ready' if node.ready else 'NOT Ready'} "
+    log.info(f"[k8s] {target.spec.id}: node {'Ready' if node.ready else 'NOT Ready'} "
         f"{node.timings['boot to Ready']:.0f}s after boot ("
         + ", ".join(f"{k} {v:.0f}s" for k, v in node.timings.items() if k != "boot to Ready") + ")")
     return node

@@ -8,17 +8,20 @@ network (kind's shared `kind` network is never deleted by kind).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.artifacts.kind_node import KIND_CACHE, KUBERNETES_VERSION
+from harness.artifacts.kind_node import KIND_CACHE
 from harness.core.engine import docker_client
 from harness.core.errors import HarnessError, InfrastructureError
 from harness.core.labels import CREATED_LABEL, SESSION_LABEL, session_labels
 from harness.core.wait import WaitTimeout, wait_for
+
+log = logging.getLogger(__name__)
 
 CLUSTERS_DIR = KIND_CACHE / "clusters"
 
@@ -28,9 +31,6 @@ nodes:
 - role: control-plane
 {workers}"""
 
-
-def _say(msg: str) -> None:
-    print(msg, flush=True)
 
 
 def cluster_name(session: str) -> str:
@@ -54,16 +54,6 @@ class Cluster:
     def api_client(self):
         from kubernetes import config
         return config.new_client_from_config(config_file=str(self.kubeconfig))
-
-    def kubectl(self, *args: str, timeout: float = 120) -> str:
-        kubectl = KIND_CACHE / "bin" / f"kubernetes-{KUBERNETES_VERSION}" / "kubectl"
-        if not kubectl.is_file():
-            raise HarnessError(f"no kubectl at {kubectl} (run `photon-harness kind build-node-image`)")
-        r = subprocess.run([str(kubectl), "--kubeconfig", str(self.kubeconfig), *args],
-                           capture_output=True, text=True, timeout=timeout)
-        if r.returncode != 0:
-            raise InfrastructureError(f"kubectl {' '.join(args)} failed: {r.stderr.strip()[-1500:]}")
-        return r.stdout
 
     def node_containers(self) -> list[str]:
         if not self.owned:
@@ -133,7 +123,7 @@ def wait_nodes_ready(cluster: Cluster, count: int, timeout: float) -> list[str]:
 
 
 def create_cluster(docker, name: str, image: str, kind: Path, workers: int, session: str,
-                   wait: float = 600, keep: bool = False, say=_say) -> Cluster:
+                   wait: float = 600, keep: bool = False) -> Cluster:
     """`kind create cluster` from a local node image; returns once every node is Ready.
 
     keep: the cluster outlives the run, so its record and network carry no session label
@@ -155,7 +145,7 @@ def create_cluster(docker, name: str, image: str, kind: Path, workers: int, sess
     cfg.write_text(CLUSTER_CONFIG.format(workers="".join("- role: worker\n" for _ in range(workers))))
     cluster = Cluster(name, CLUSTERS_DIR / f"{name}.kubeconfig", kind, network, image)
     start = time.monotonic()
-    say(f"[kind] creating cluster {name} ({1 + workers} nodes) from {image}")
+    log.info(f"[kind] creating cluster {name} ({1 + workers} nodes) from {image}")
     argv = [str(kind), "create", "cluster", "--name", name, "--image", image, "--config", str(cfg),
             "--kubeconfig", str(cluster.kubeconfig), f"--wait={int(wait)}s", "--retain"]
     env = dict(os.environ, KIND_EXPERIMENTAL_DOCKER_NETWORK=network)
@@ -174,7 +164,7 @@ def create_cluster(docker, name: str, image: str, kind: Path, workers: int, sess
             raise InfrastructureError(f"{e}\n(node logs: {logs})") from None
         raise
     cluster.seconds = time.monotonic() - start
-    say(f"[kind] cluster {name} ready in {cluster.seconds:.0f}s")
+    log.info(f"[kind] cluster {name} ready in {cluster.seconds:.0f}s")
     return cluster
 
 

@@ -139,11 +139,10 @@ class NfsServer:
         return cls(host=host, path=path.rstrip("/") or "/")
 
     @classmethod
-    def start(cls, client, session: str, networks: list[str] | None = None, timeout: float = 60,
-              say=print) -> "NfsServer":
+    def start(cls, client, session: str, networks: list[str] | None = None, timeout: float = 60) -> "NfsServer":
         """Start ganesha exporting a fresh volume; `networks` defaults to ["kind"] if it exists."""
         import docker.errors
-        image = server_image(client, say).tag
+        image = server_image(client).tag
         name = f"photon-harness-nfs-{secrets.token_hex(4)}"
         labels = session_labels(session)
         server = cls(host="", path=EXPORT_PATH, client=client)

@@ -63,9 +63,3 @@ def registry() -> dict[str, Claim]:
 def write_registry(claims: list[Claim], path: Path = DATA) -> None:
     path.write_text(json.dumps([c.__dict__ for c in claims], indent=1) + "\n")
 
-
-def check_ids(ids, where: str) -> None:
-    unknown = [i for i in ids if i not in registry()]
-    if unknown:
-        raise HarnessError(f"{where}: unknown claim ID(s) {', '.join(unknown)}; "
-                           f"known: {', '.join(registry())}")

@@ -8,6 +8,7 @@ as dockerd's default runtime that drops those capabilities from the OCI spec.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -22,6 +23,8 @@ from harness.core.errors import HarnessError
 from harness.core.labels import new_session_id, session_labels
 from harness.core.paths import CACHE_DIR, DOCKERD_LOG
 from harness.core.wait import WaitTimeout, wait_for
+
+log = logging.getLogger(__name__)
 
 DAEMON_JSON = Path("/etc/docker/daemon.json")
 WRAPPER_PATH = Path("/usr/local/libexec/photon-harness/runc-dropcaps")
@@ -165,11 +168,11 @@ def _sysctl_path(name: str) -> Path:
     return Path("/proc/sys") / name.replace(".", "/")
 
 
-def raise_inotify_limits(say) -> None:
+def raise_inotify_limits() -> None:
     for name, minimum in INOTIFY_MINIMUMS.items():
         current = int(_sysctl_path(name).read_text())
         if current < minimum:
-            say(f"fix: {name} {current} -> {minimum} (kind clusters need it)")
+            log.info(f"fix: {name} {current} -> {minimum} (kind clusters need it)")
             _sysctl_path(name).write_text(str(minimum))
 
 
@@ -212,15 +215,15 @@ def nfs_checks() -> list[Check]:
     ]
 
 
-def doctor(fix: bool = False, say=print) -> bool:
+def doctor(fix: bool = False) -> bool:
     """Run every check (repairing first with fix=True); True when all pass."""
     if fix:
         if os.geteuid() != 0:
             raise HarnessError("doctor --fix must run as root")
-        install_missing_packages(say)
-        start_dockerd(say)
-        install_runc_wrapper_if_needed(say)
-        raise_inotify_limits(say)
+        install_missing_packages()
+        start_dockerd()
+        install_runc_wrapper_if_needed()
+        raise_inotify_limits()
     checks = tool_checks()
     try:
         client = docker_client()
@@ -235,15 +238,15 @@ def doctor(fix: bool = False, say=print) -> bool:
     checks += kind_checks()
     checks += nfs_checks()
     for c in checks:
-        say(c.line())
+        print(c.line())
     return all(c.ok for c in checks)
 
 
-def install_missing_packages(say) -> None:
+def install_missing_packages() -> None:
     wanted = sorted({pkg for cmd, pkg in HOST_PACKAGES.items() if not shutil.which(cmd)})
     if not wanted:
         return
-    say(f"fix: apt-get install {' '.join(wanted)}")
+    log.info(f"fix: apt-get install {' '.join(wanted)}")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *wanted]):
         r = subprocess.run(argv, env=env, capture_output=True, text=True)
@@ -260,14 +263,14 @@ def _under_systemd() -> bool:
     return Path("/run/systemd/system").is_dir()
 
 
-def start_dockerd(say, timeout: float = 60) -> None:
+def start_dockerd(timeout: float = 60) -> None:
     if _dockerd_answers():
         return
     if _under_systemd():
-        say("fix: systemctl start docker")
+        log.info("fix: systemctl start docker")
         subprocess.run(["systemctl", "start", "docker"], check=False)
     else:
-        say(f"fix: starting dockerd (no systemd on this host; log {DOCKERD_LOG})")
+        log.info(f"fix: starting dockerd (no systemd on this host; log {DOCKERD_LOG})")
         # Through a shell that exits at once, so dockerd is not our child and
         # outlives this process (CI starts it once, the tests use it later).
         subprocess.run(["sh", "-c", f"setsid dockerd >>{DOCKERD_LOG} 2>&1 </dev/null &"], check=True)
@@ -304,7 +307,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def install_runc_wrapper_if_needed(say) -> None:
+def install_runc_wrapper_if_needed() -> None:
     missing = missing_capabilities()
     if not missing:
         return
@@ -317,7 +320,7 @@ def install_runc_wrapper_if_needed(say) -> None:
                and config.get("default-runtime") == WRAPPER_RUNTIME)
     if already:
         return
-    say("fix: " + "!" * 8 + f" this host's capability bounding set lacks {', '.join(missing)}; "
+    log.info("fix: " + "!" * 8 + f" this host's capability bounding set lacks {', '.join(missing)}; "
         f"`docker run --privileged` cannot start. Installing {WRAPPER_PATH} as dockerd's default "
         f"runtime ({WRAPPER_RUNTIME}): it removes those capabilities from every container's OCI "
         f"spec, then runs {runc}. Edits {DAEMON_JSON} and restarts dockerd.")
@@ -329,4 +332,4 @@ def install_runc_wrapper_if_needed(say) -> None:
     DAEMON_JSON.parent.mkdir(parents=True, exist_ok=True)
     DAEMON_JSON.write_text(json.dumps(config, indent=2) + "\n")
     stop_dockerd()
-    start_dockerd(say)
+    start_dockerd()

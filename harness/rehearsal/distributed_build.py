@@ -34,6 +34,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import tarfile
 import time
 import uuid
@@ -44,6 +45,8 @@ from harness.core.errors import HarnessError, InfrastructureError
 from harness.core.paths import RECIPES
 from harness.core.wait import WaitTimeout, wait_for
 from harness.infra.nfs_volumes import nfs_pv, nfs_pvc
+
+log = logging.getLogger(__name__)
 
 PROGRAMS = RECIPES / "distributed-build"
 IMAGE_RECIPE = PROGRAMS / "image"
@@ -84,9 +87,9 @@ def new_build_id() -> str:
     return str(uuid.uuid4()).split("-")[1]
 
 
-def rehearsal_image(client, say=print) -> BuildResult:
+def rehearsal_image(client) -> BuildResult:
     """Debian minbase + python3, built locally with mmdebstrap (images/distributed-build/image/)."""
-    return recipe_image(client, IMAGE_RECIPE, "distributed-build", say)
+    return recipe_image(client, IMAGE_RECIPE, "distributed-build")
 
 
 def dependants(graph: dict[str, list[str]], pkg: str) -> set[str]:
@@ -194,7 +197,7 @@ class Rehearsal:
                  outcomes: dict[str, str] | None = None, build_seconds: float | dict[str, float] = 2.0,
                  pull_policy: str = "IfNotPresent", start_timeout: float = 240, build_timeout: float = 600,
                  cleanup_timeout: float = 240, keep_artefacts: bool = False, build_id: str | None = None,
-                 during_build=None, say=print):
+                 during_build=None):
         if pods < 1:
             raise HarnessError(f"pods must be 1 or more, not {pods}")
         if not nfs_path.startswith("/"):
@@ -213,7 +216,6 @@ class Rehearsal:
         self.keep_artefacts = keep_artefacts
         self.during_build = during_build  # called (rehearsal, scheduler state) on each poll; the self-tests' chaos
         self.id = build_id or new_build_id()
-        self.say = say
         self.t0 = 0.0
         self.r = RehearsalResult(self.id, namespace, pods, f"{nfs_host}:{self.nfs_path}",
                                  sorted(p for p, o in self.outcomes.items() if o == "fail"))
@@ -236,7 +238,7 @@ class Rehearsal:
         stamp = f"[{time.monotonic() - self.t0:6.1f}s]" if self.t0 else " " * 9
         out = f"  {stamp} {what:9} {text}"
         self.r.lines.append(out)
-        self.say(out)
+        log.info(out)
 
     def warn(self, text: str) -> None:
         self.r.warnings.append(text)
@@ -249,7 +251,7 @@ class Rehearsal:
         head = (f"distributed-build rehearsal {self.id}: namespace {self.ns}, pods={self.pods}, "
                 f"NFS {r.nfs}, image {self.image}, {len(self.graph)} packages")
         r.lines.append(head)
-        self.say(head)
+        log.info(head)
         self.t0 = time.monotonic()
         try:
             self._phase("cluster", self.check_cluster)
@@ -687,7 +689,7 @@ class Rehearsal:
         r.lines.append(f"  rehearsal {self.id} {verdict} in {r.seconds:.1f}s "
                        f"({', '.join(f'{k} {v:.1f}s' for k, v in r.phases.items())})")
         for l in r.lines[-len(checks) - 2:]:
-            self.say(l)
+            log.info(l)
 
     # ------------------------------------------------------------------ watching pods
 

@@ -66,10 +66,9 @@ class ContainerTarget:
     """Boots `spec.image` with systemd as PID 1 and runs commands in it."""
 
     def __init__(self, client: docker.DockerClient, spec: TargetSpec, session_id: str,
-                 boot_timeout: float = 120, say=print):
+                 boot_timeout: float = 120):
         self.client, self.spec, self.session_id = client, spec, session_id
         self.boot_timeout = boot_timeout
-        self.say = say
         self.name = f"ph-{session_id}-{spec.id}-{int(time.time() * 1000) % 100000}"
         self.container = self.network = self.volume = None
         self._host = None
