@@ -132,15 +132,11 @@ def owner_of(target, path: str) -> tuple[str | None, str]:
 
 
 def installed_version(target, package: str) -> tuple[str | None, str]:
-    """(version of an installed package or None, the package manager's answer)."""
-    if package_manager(target) == "rpm":
-        r = target.run(f"rpm -q {q(package)}")
-        out = (r.stdout + r.stderr).strip()
-        return (out if r.ok else None), f"$ rpm -q {package}\n{out}"
-    r = target.run(f"dpkg-query -W -f='${{Status}} ${{Version}}' {q(package)}")
-    out = (r.stdout + r.stderr).strip()
-    ok = r.ok and out.startswith("install ok installed")
-    return (out.rsplit(" ", 1)[-1] if ok else None), f"$ dpkg-query -W {package}\n{out}"
+    """(version of an installed package or None, what was asked): testinfra's package check (rpm or dpkg)."""
+    pkg = target.host.package(package)
+    if not pkg.is_installed:
+        return None, f"{package}: not installed (testinfra {type(pkg).__name__}: {target.host.backend.transcripts[-1]})"
+    return pkg.version, f"{package} {pkg.version} installed (testinfra {type(pkg).__name__})"
 
 
 def conffiles(target, package: str) -> list[str]:

@@ -16,6 +16,7 @@ from harness.core.errors import CommandTimeout, InfrastructureError
 from harness.core.labels import session_labels
 from harness.core.wait import WaitTimeout, wait_for
 from harness.targets.base import PtySession, TargetSpec
+from harness.targets.testinfra_backend import host_for
 
 READY_STATES = ("running", "degraded")
 
@@ -203,8 +204,7 @@ class ContainerTarget:
     @property
     def host(self):
         if self._host is None:
-            import testinfra
-            self._host = testinfra.get_host(f"docker://{self.container.id}")
+            self._host = host_for(self)
         return self._host
 
     def journal(self, unit: str | None = None, lines: int = 200) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from harness.core.errors import InfrastructureError
 from harness.model.config import parse_host_url
 from harness.targets.base import TargetSpec
+from harness.targets.testinfra_backend import host_for
 from harness.targets.vm import SshCommands
 
 
@@ -33,9 +34,7 @@ class SshTarget(SshCommands):
     @property
     def host(self):
         if self._host is None:
-            import testinfra
-            extra = f"?ssh_identity_file={self.key_file}" if self.key_file else ""
-            self._host = testinfra.get_host(f"paramiko://{self.user}@{self.hostname}:{self.port}{extra}")
+            self._host = host_for(self)
         return self._host
 
     def close(self) -> None:

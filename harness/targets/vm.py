@@ -30,6 +30,7 @@ from harness.core.errors import CommandTimeout, InfrastructureError
 from harness.core.paths import CACHE_DIR
 from harness.core.wait import WaitTimeout, wait_for
 from harness.targets.base import PtySession, TargetSpec
+from harness.targets.testinfra_backend import host_for
 
 RUN_DIR = CACHE_DIR / "run"
 USER = "root"
@@ -292,14 +293,7 @@ class VmTarget(SshCommands):
     @property
     def host(self):
         if self._host is None:
-            import testinfra
-
-            # Each VM has fresh host keys: nothing to check them against, so do not store them.
-            config = self.dir / "ssh_config"
-            config.write_text(f"Host 127.0.0.1\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
-                              f"  IdentityFile {self.dir / 'id'}\n")
-            self._host = testinfra.get_host(
-                f"paramiko://{USER}@127.0.0.1:{self.port}?ssh_config={config}&timeout=30")
+            self._host = host_for(self)
         return self._host
 
     def memory_rss_mb(self) -> float:
