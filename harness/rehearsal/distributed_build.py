@@ -31,161 +31,24 @@ No pytest here.
 """
 from __future__ import annotations
 
-import base64
-import io
 import json
 import logging
-import tarfile
 import time
-import uuid
-from dataclasses import dataclass, field
 
 from harness.artifacts.build import BuildResult, recipe_image
 from harness.core.errors import HarnessError, InfrastructureError
-from harness.core.paths import RECIPES
 from harness.core.wait import WaitTimeout, wait_for
 from harness.infra.nfs_volumes import nfs_pv, nfs_pvc
+from harness.rehearsal.packages import (
+    GRAPH, IMAGE_PROBLEMS, IMAGE_RECIPE, REHEARSAL_LABEL, VOLUMES, WORKER_MOUNTS, _targz_b64, new_build_id, source_tree
+)
+from harness.rehearsal.verdict import Check, RehearsalFailed, RehearsalResult, judge
 
 log = logging.getLogger(__name__)
-
-PROGRAMS = RECIPES / "distributed-build"
-IMAGE_RECIPE = PROGRAMS / "image"
-REHEARSAL_LABEL = "io.photon-harness/rehearsal"
-
-# Photon's eight volumes: the PV's path under the export (nfspod: the export itself), access mode.
-VOLUMES = {
-    "nfspod": ("", "ReadWriteMany"),
-    "photon": ("/photon", "ReadWriteMany"),
-    "specs": ("/photon/SPECS", "ReadOnlyMany"),
-    "rpms": ("/photon/stage/RPMS", "ReadWriteMany"),
-    "publishrpms": ("/photon/stage/PUBLISHRPMS", "ReadWriteMany"),
-    "publishxrpms": ("/photon/stage/PUBLISHXRPMS", "ReadWriteMany"),
-    "logs": ("/photon/stage/LOGS", "ReadWriteMany"),
-    "builder": ("/photon/support/package-builder", "ReadWriteMany"),
-}
-# Where Photon's worker mounts its six claims.
-WORKER_MOUNTS = {
-    "rpms": "/root/photon/stage/RPMS", "publishrpms": "/root/photon/stage/PUBLISHRPMS",
-    "publishxrpms": "/root/photon/stage/PUBLISHXRPMS", "specs": "/root/photon/SPECS",
-    "logs": "/root/photon/stage/LOGS", "builder": "/root/photon/support/package-builder",
-}
-
-# A synthetic package graph (package -> build requirements): four independent roots, six levels.
-GRAPH: dict[str, list[str]] = {
-    "bzip2": [], "ncurses": [], "xz": [], "zlib": [],
-    "openssl": ["zlib"], "readline": ["ncurses"], "libxml2": ["xz", "zlib"], "perl": ["bzip2", "zlib"],
-    "curl": ["openssl", "zlib"], "python3": ["bzip2", "libxml2", "openssl", "readline"],
-    "git": ["curl", "perl", "python3"], "rpm": ["bzip2", "libxml2", "python3", "xz"],
-    "tdnf": ["curl", "rpm"], "photon-release": ["git", "tdnf"],
-}
-
-IMAGE_PROBLEMS = ("ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName")
-
-
-def new_build_id() -> str:
-    """Four hex digits, as Photon makes them (the second group of a uuid4)."""
-    return str(uuid.uuid4()).split("-")[1]
-
 
 def rehearsal_image(client) -> BuildResult:
     """Debian minbase + python3, built locally with mmdebstrap (images/distributed-build/image/)."""
     return recipe_image(client, IMAGE_RECIPE, "distributed-build")
-
-
-def dependants(graph: dict[str, list[str]], pkg: str) -> set[str]:
-    out, todo = set(), [pkg]
-    while todo:
-        cur = todo.pop()
-        for p, reqs in graph.items():
-            if cur in reqs and p not in out:
-                out.add(p)
-                todo.append(p)
-    return out
-
-
-def spec_text(name: str, requires: list[str], seconds: float, outcome: str = "ok") -> str:
-    lines = [f"Summary: {name}, a package of the distributed-build rehearsal (nothing is compiled)",
-             f"Name: {name}", "Version: 1.0", "Release: 1.ph5"]
-    if requires:
-        lines.append("BuildRequires: " + " ".join(requires))
-    lines += [f"%global rehearsal_seconds {seconds:g}", f"%global rehearsal_outcome {outcome}"]
-    return "\n".join(lines) + "\n"
-
-
-def source_tree(graph: dict[str, list[str]], outcomes: dict[str, str],
-                seconds: float | dict[str, float]) -> dict[str, bytes]:
-    """What the rehearsal copies onto the export, as Photon copies its source tree: path -> bytes.
-    seconds: every build's duration, or package -> duration (2s for the others)."""
-    per = seconds if isinstance(seconds, dict) else {}
-    unknown = [p for p in [*outcomes, *per] if p not in graph]
-    if unknown:
-        raise HarnessError(f"no package {', '.join(unknown)} in the rehearsal's graph ({', '.join(sorted(graph))})")
-    default = 2.0 if isinstance(seconds, dict) else seconds
-    files = {f"SPECS/{p}.spec": spec_text(p, r, per.get(p, default), outcomes.get(p, "ok")).encode()
-             for p, r in graph.items()}
-    for prog in ("scheduler.py", "worker.py"):
-        files[f"support/package-builder/{prog}"] = (PROGRAMS / prog).read_bytes()
-    return files
-
-
-def _targz_b64(files: dict[str, bytes]) -> str:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in sorted(files.items()):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), 0o755 if name.endswith(".py") else 0o644, int(time.time())
-            tar.addfile(info, io.BytesIO(data))
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-class RehearsalFailed(Exception):
-    """Ends a rehearsal early: `cause` is a short category, the message says what and where."""
-
-    def __init__(self, cause: str, message: str):
-        super().__init__(message)
-        self.cause = cause
-
-
-@dataclass
-class Check:
-    name: str
-    passed: bool
-    detail: str = ""
-
-
-@dataclass
-class RehearsalResult:
-    build_id: str
-    namespace: str
-    pods: int
-    nfs: str
-    expected_failures: list[str] = field(default_factory=list)
-    cause: str = ""                   # "" when the rehearsal ran to its end; else the failure's category
-    failure: str = ""                 # one paragraph naming the cause
-    lines: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    phases: dict[str, float] = field(default_factory=dict)
-    created: list[str] = field(default_factory=list)      # "Kind/name" in creation order
-    deleted: list[str] = field(default_factory=list)
-    leftovers: list[str] = field(default_factory=list)    # what still existed after the cleanup wait
-    summary: dict | None = None        # the scheduler's end-of-build summary
-    rest: list[Check] = field(default_factory=list)       # the endpoints, called through the API server
-    master_pods: set[str] = field(default_factory=set)
-    worker_pods: dict[str, str] = field(default_factory=dict)   # pod -> node
-    max_workers_running: int = 0
-    max_masters_running: int = 0
-    artefacts: dict[str, dict] = field(default_factory=dict)    # RPM file name -> its JSON, read via nfspod
-    listing: list[str] = field(default_factory=list)            # files under build-<id>/photon/stage
-    checks: list[Check] = field(default_factory=list)
-    worker_logs: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.cause and all(c.passed for c in self.checks)
-
-    def report(self) -> str:
-        return "\n".join(self.lines)
 
 
 class Rehearsal:
@@ -610,86 +473,17 @@ class Rehearsal:
     # ------------------------------------------------------------------ the verdict
 
     def judge(self) -> None:
-        r, checks = self.r, self.r.checks
-        s = r.summary
-        failing = set(r.expected_failures)
-        blocked = set().union(*(dependants(self.graph, p) for p in failing)) if failing else set()
-        to_build = set(self.graph) - failing - blocked
-        if s is not None:
-            pk = s["packages"]
-            twice = {p: v["handed_out"] for p, v in pk.items() if v["handed_out"] > 1}
-            unbuilt = sorted(p for p in to_build if pk[p]["state"] != "built")
-            checks.append(Check("every package built exactly once",
-                                not twice and not unbuilt and not s.get("anomalies"),
-                                f"{len(to_build) - len(unbuilt)}/{len(to_build)} built"
-                                + (f"; handed out more than once: {twice}" if twice else "")
-                                + (f"; not built: {', '.join(unbuilt)}" if unbuilt else "")
-                                + (f"; anomalies: {s['anomalies']}" if s.get("anomalies") else "")))
-            wrong = []
-            for p, v in pk.items():
-                if v["scheduled"] is None:
-                    continue
-                for req in v["requires"]:
-                    done = pk[req]["finished"]
-                    if pk[req]["state"] != "built" or done is None or done > v["scheduled"]:
-                        wrong.append(f"{p} started before {req} was built")
-            checks.append(Check("in dependency order", not wrong,
-                                "every package was handed out after all its build requirements were built"
-                                if not wrong else "; ".join(wrong)))
-            if failing:
-                bad = [p for p in failing if pk[p]["state"] != "failed"]
-                built_dependants = sorted(p for p in blocked if pk[p]["state"] != "blocked" or p in r.artefacts)
-                checks.append(Check("a failed package is reported and its dependants are not built",
-                                    not bad and not built_dependants,
-                                    f"failed: {', '.join(sorted(failing))}; not built (blocked): "
-                                    f"{', '.join(sorted(blocked)) or 'none'}"
-                                    + (f"; NOT reported as failed: {bad}" if bad else "")
-                                    + (f"; built anyway: {built_dependants}" if built_dependants else "")))
-            by_worker: dict[str, list[str]] = {}
-            for p, v in pk.items():
-                if v["worker"]:
-                    by_worker.setdefault(v["worker"], []).append(p)
-            idle = sorted(set(r.worker_pods) - set(by_worker))
-            if self.pods > 1:
-                checks.append(Check("every worker got work", not idle and len(by_worker) >= self.pods,
-                                    ", ".join(f"{w} ({r.worker_pods.get(w, '?')}): {len(ps)}"
-                                              for w, ps in sorted(by_worker.items()))
-                                    + (f"; got nothing: {', '.join(idle)}" if idle else "")))
-            built = sorted(p for p, v in pk.items() if v["state"] == "built")
-            missing = [p for p in built if p not in r.artefacts]
-            mismatch = [p for p in built if p in r.artefacts and r.artefacts[p]["built_by"] != pk[p]["worker"]]
-            checks.append(Check("artefacts visible through the nfspod", not missing and not mismatch,
-                                f"{len(built) - len(missing)}/{len(built)} RPMs under stage/RPMS, each naming the "
-                                f"worker the scheduler handed it to"
-                                + (f"; missing: {missing}" if missing else "")
-                                + (f"; built by another worker: {mismatch}" if mismatch else "")))
-            reqs = s.get("requests", {})
-            counts = {k: v for k, v in reqs.items() if k.startswith(("GET /package/", "POST /notifybuild/"))}
-            rest_ok = (reqs.get("GET /package/ 200", 0) == sum(v["handed_out"] for v in pk.values())
-                       and reqs.get("GET /package/ 204", 0) > 0
-                       and reqs.get("POST /notifybuild/ 200", 0) >= len([v for v in pk.values() if v["finished"]]))
-            checks.append(Check("workers made the REST calls", rest_ok,
-                                ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))))
-        if r.rest:
-            checks.append(Check("endpoints answer as documented", all(c.passed for c in r.rest),
-                                "; ".join(f"{c.name} -> {c.detail}" for c in r.rest if not c.passed) or
-                                "; ".join(f"{c.name} -> {c.detail.split()[0]}" for c in r.rest)))
-        if r.worker_pods:
-            checks.append(Check("one master pod and `pods` worker pods",
-                                len(r.master_pods) == 1 and r.max_workers_running == self.pods,
-                                f"master pods: {len(r.master_pods)}; worker pods running at once: "
-                                f"{r.max_workers_running} of {self.pods}"))
-        checks.append(Check("everything deleted afterwards", not r.leftovers,
-                            f"{len(r.deleted)} objects deleted" if not r.leftovers else "left: " + ", ".join(r.leftovers)))
+        r = self.r
+        r.checks += judge(r, self.graph, self.pods)
         r.lines.append("  checks:")
-        for c in checks:
+        for c in r.checks:
             r.lines.append(f"    {'PASS' if c.passed else 'FAIL'}  {c.name}: {c.detail}")
         verdict = ("PASSED" if r.ok else f"FAILED [{r.cause}]: {r.failure.splitlines()[0]}" if r.cause
-                   else "FAILED: " + "; ".join(c.name for c in checks if not c.passed))
+                   else "FAILED: " + "; ".join(c.name for c in r.checks if not c.passed))
         r.lines.append(f"  rehearsal {self.id} {verdict} in {r.seconds:.1f}s "
                        f"({', '.join(f'{k} {v:.1f}s' for k, v in r.phases.items())})")
-        for l in r.lines[-len(checks) - 2:]:
-            log.info(l)
+        for line in r.lines[-len(r.checks) - 2:]:
+            log.info(line)
 
     # ------------------------------------------------------------------ watching pods
 

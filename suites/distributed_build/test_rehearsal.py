@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.rehearsal.distributed_build import GRAPH, VOLUMES, dependants
+from harness.rehearsal.packages import GRAPH, VOLUMES, dependants
 
 from .conftest import check, ran
 

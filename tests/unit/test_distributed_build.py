@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 
 from harness.core.errors import HarnessError
-from harness.rehearsal.distributed_build import (
+from harness.rehearsal.packages import (
     GRAPH, PROGRAMS, VOLUMES, WORKER_MOUNTS, dependants, new_build_id, source_tree, spec_text
 )
 
