@@ -16,11 +16,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker.errors
+
 from harness.artifacts.build import cached_image, image_exists
 from harness.artifacts.probe import busybox_path
 from harness.core.cache import key, tree
 from harness.core.errors import HarnessError, InfrastructureError
-from harness.core.labels import CACHE_LABEL, new_session_id, session_labels
+from harness.core.labels import CACHE_LABEL, session_labels
 
 BUSYBOX_APPLETS = ("sh", "cat", "ls", "echo", "id", "uname", "sleep", "ps", "hostname", "httpd", "wget")
 
@@ -85,12 +87,11 @@ def standin_inner_image(client, name: str) -> str:
     return tag
 
 
-def read_os_release(client, ref: str) -> str:
+def read_os_release(client, ref: str, session: str) -> str:
     """/etc/os-release of a host image, read without running it."""
-    import docker.errors
-
-    # Labelled, so `photon-harness reap --older-than` finds it if the run dies before the remove below.
-    container = client.containers.create(ref, command=["/bin/true"], labels=session_labels("read-" + new_session_id()))
+    # Labelled with the run's session, so the run's own final reap (or `reap --session`) removes it
+    # if the run dies before the remove below.
+    container = client.containers.create(ref, command=["/bin/true"], labels=session_labels(session))
     try:
         for path in ("/etc/os-release", "/usr/lib/os-release"):
             try:
@@ -107,15 +108,15 @@ def read_os_release(client, ref: str) -> str:
         container.remove(force=True)
 
 
-def resolve_inner_image(client, name: str, user_ref: str | None, standin: bool) -> InnerImage:
+def resolve_inner_image(client, name: str, user_ref: str | None, standin: bool, session: str) -> InnerImage:
     if user_ref:
-        return InnerImage(name, user_ref, substitute=(user_ref != name), os_release=read_os_release(client, user_ref))
+        return InnerImage(name, user_ref, user_ref != name, read_os_release(client, user_ref, session))
     if image_exists(client, name):
-        return InnerImage(name, name, False, read_os_release(client, name))
+        return InnerImage(name, name, False, read_os_release(client, name, session))
     if not standin:
         raise HarnessError(f"inner image {name!r} is not on this host; load it, or pass --inner-image {name}=REF")
     ref = standin_inner_image(client, name)
-    return InnerImage(name, ref, True, read_os_release(client, ref))
+    return InnerImage(name, ref, True, read_os_release(client, ref, session))
 
 
 def load_into_target(client, target, image: InnerImage) -> None:

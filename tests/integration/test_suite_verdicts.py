@@ -138,3 +138,20 @@ def test_known_differences_are_reported_not_hidden(docker_disabled_full_image, d
         assert p.get("image") == docker_disabled_full_image, (name, p)
     assert any("known-difference" in p for p in props.values())
     assert count_labelled(docker_client, session).total() == 0
+
+
+def test_a_malformed_procedures_file_stops_the_run_before_any_test(tmp_path):
+    # A copy of the suites and the plugin with one broken step: nothing may run, nothing is booted.
+    for d in ("harness", "fixtures", "suites"):
+        shutil.copytree(REPO / d, tmp_path / d, ignore=shutil.ignore_patterns("__pycache__"))
+    for f in ("conftest.py", "pytest.ini", "known-differences.yaml"):
+        shutil.copy(REPO / f, tmp_path / f)
+    broken = tmp_path / "suites" / "rootless" / "procedures.yaml"
+    broken.write_text(broken.read_text().replace("      - run: useradd -m test_user\n",
+                                                 "      - run: useradd -m test_user\n        timeout: soon\n", 1))
+    r = subprocess.run([sys.executable, "-m", "pytest", "suites/containers", "--base", "standin", "-p", "no:randomly"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    errors = [l for l in r.stderr.splitlines() if l.startswith("ERROR:")]
+    assert r.returncode == 4 and len(errors) == 1, r.stdout[-2000:] + r.stderr[-2000:]
+    assert re.search(r"procedures\.yaml:\d+: timeout must be int or float, got 'soon'", errors[0]), errors
+    assert "passed" not in r.stdout and "booted" not in r.stdout
