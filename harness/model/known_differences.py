@@ -1,6 +1,7 @@
 """Known differences between the documentation and a Photon OS release, as data.
 
-A failing test whose failing claims all have a matching, unexpired entry is
+A failing test whose failing claims all have a matching, unexpired entry whose
+`observed` pattern is found in the failure (its message and observed output) is
 reported as a "known difference" (shown, never hidden; the run does not fail
 for it). An entry past its review-by date no longer excuses anything, and an
 entry whose test passes is reported as fixed so the entry can go.
@@ -8,6 +9,7 @@ entry whose test passes is reported as fixed so the entry can go.
 File format (YAML list), every key required except `target` and `test`:
 
     - claim: D1
+      observed: "docker.service (disabled|inactive)"   # a regular expression: the symptom it excuses
       target: {base: photon, version: "5.0", flavor: full}   # fnmatch patterns; absent = any
                    # base and version as read from the target (os-release): photon|standin|other, VERSION_ID
       tracker: https://github.com/vmware/photon/issues/NNNN
@@ -15,8 +17,10 @@ File format (YAML list), every key required except `target` and `test`:
       review-by: 2027-03-31
       test: test_documented_*   # optional: fnmatch pattern on the test function's name
 
-Without `test`, an entry excuses any failing test of its claim on its targets; with it,
+Without `test`, an entry excuses failing tests of its claim on its targets; with it,
 only the named tests (a claim checked by several tests can then be excused for one).
+Either way only a failure showing its `observed` symptom: the same claim failing some
+other way fails, and the report says the entry did not match.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ from pathlib import Path
 from harness.core.errors import HarnessError
 
 SELECTOR_KEYS = ("base", "version", "flavor", "backend")
-REQUIRED = ("claim", "tracker", "reason", "review-by")
+REQUIRED = ("claim", "observed", "tracker", "reason", "review-by")
 # The claim tag a suite assertion message starts with: "[D1] ..." or "[D1, D2] ...".
 CLAIM_TAG = re.compile(r"\[([A-Z]\d+(?:,\s*[A-Z]\d+)*)\]")
 
@@ -42,6 +46,11 @@ class KnownDifference:
     review_by: dt.date
     target: dict = field(default_factory=dict)
     test: str = ""    # fnmatch pattern on the test function's name; "" = any test
+    observed: str = ""   # regular expression: the symptom this entry excuses
+
+    def shows(self, failure: str) -> bool:
+        """Whether a failure's message and observed output show this entry's symptom."""
+        return re.search(self.observed, failure or "", re.M) is not None
 
     def matches(self, claim: str, target: dict, test: str = "") -> bool:
         return claim == self.claim and (not self.test or fnmatchcase(test, self.test)) and all(
@@ -60,6 +69,7 @@ class KnownDifference:
 class Verdict:
     """What the known differences say about one test's result."""
     known: list[KnownDifference] = field(default_factory=list)    # excuse the failure
+    unmatched: list[KnownDifference] = field(default_factory=list)  # right claim and target, another symptom
     expired: list[KnownDifference] = field(default_factory=list)  # would have, but are past review
     fixed: list[KnownDifference] = field(default_factory=list)    # the test passed: entry can go
 
@@ -105,8 +115,13 @@ def load(path: Path, known_claims=None) -> list[KnownDifference]:
             raise HarnessError(f"{where}: review-by must be a date (YYYY-MM-DD)")
         if known_claims is not None and raw["claim"] not in known_claims:
             raise HarnessError(f"{where}: unknown claim ID {raw['claim']!r}")
+        try:
+            re.compile(str(raw["observed"]))
+        except re.error as e:
+            raise HarnessError(f"{where}: observed {raw['observed']!r} is not a regular expression: {e}") from None
         out.append(KnownDifference(str(raw["claim"]), str(raw["tracker"]), str(raw["reason"]), review,
-                                   {k: str(v) for k, v in target.items()}, str(raw.get("test") or "")))
+                                   {k: str(v) for k, v in target.items()}, str(raw.get("test") or ""),
+                                   str(raw["observed"])))
     return out
 
 
@@ -130,8 +145,10 @@ def judge(entries: list[KnownDifference], test_claims: list[str], target: dict, 
     per_claim = {c: [e for e in entries if e.matches(c, target, test)] for c in claims}
     v.expired = [e for es in per_claim.values() for e in es if e.expired(today)]
     live = {c: [e for e in es if not e.expired(today)] for c, es in per_claim.items()}
-    # Known only if every failing claim is excused; otherwise the failure stands as it is.
-    if all(live.values()):
-        v.known = [e for es in live.values() for e in es]
+    v.unmatched = [e for es in live.values() for e in es if not e.shows(message)]
+    excused = {c: [e for e in es if e.shows(message)] for c, es in live.items()}
+    # Known only if every failing claim is excused by its own symptom; otherwise the failure stands.
+    if all(excused.values()):
+        v.known = [e for es in excused.values() for e in es]
     return v
 

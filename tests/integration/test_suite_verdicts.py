@@ -71,16 +71,19 @@ def test_bad_options_fail_at_start_with_one_line(args, message):
 
 KNOWN_DIFFERENCES = """\
 - claim: D1
+  observed: "says 'disabled'"
   target: {base: standin, flavor: full}
   tracker: https://example.invalid/tracker/1
   reason: self-test, docker.service disabled on purpose
   review-by: 2999-12-31
 - claim: D2
+  observed: 'inactive \\(dead\\)'
   target: {base: standin, flavor: full}
   tracker: https://example.invalid/tracker/2
   reason: self-test entry past its review date
   review-by: %(d2_review)s
 - claim: I1
+  observed: "."
   target: {flavor: "f*"}
   tracker: https://example.invalid/tracker/3
   reason: self-test entry for a claim that holds
@@ -137,6 +140,27 @@ def test_known_differences_are_reported_not_hidden(docker_disabled_full_image, d
         assert p.get("base") == "standin" and p.get("flavor") == "full" and p.get("claims"), (name, p)
         assert p.get("image") == docker_disabled_full_image, (name, p)
     assert any("known-difference" in p for p in props.values())
+    assert count_labelled(docker_client, session).total() == 0
+
+
+def test_a_known_difference_does_not_excuse_another_symptom(docker_disabled_full_image, docker_client, tmp_path):
+    """D1 fails with 'disabled'; the only D1 entry excuses 'masked': the failure stands, and the
+    report says the entry did not match, with what it expects and what was seen."""
+    import json
+    session = "selftest-" + new_session_id()
+    kd_file = tmp_path / "known.yaml"
+    kd_file.write_text("- claim: D1\n  observed: \"says 'masked'\"\n  target: {base: standin}\n"
+                       "  tracker: https://example.invalid/tracker/4\n  reason: self-test, another symptom\n"
+                       "  review-by: 2999-12-31\n")
+    r = run_pytest("suites/containers", "--base", "standin", "--flavor", "full",
+                   "--target-image", f"full={docker_disabled_full_image}", "--known-differences", str(kd_file),
+                   "--report-dir", str(tmp_path / "report"), "-k", "enabled_by_default", session=session)
+    assert r.returncode == 1 and "1 failed" in r.stdout, r.stdout[-3000:]
+    assert "UNMATCHED known difference" in r.stdout, r.stdout[-3000:]
+    [result] = json.loads((tmp_path / "report" / "results.json").read_text())["results"]
+    assert result["outcome"] == "failed"
+    [note] = result["notes"]
+    assert "known difference D1 did not match: it excuses /says 'masked'/" in note and "says 'disabled'" in note
     assert count_labelled(docker_client, session).total() == 0
 
 

@@ -9,9 +9,9 @@ TODAY = dt.date(2026, 6, 1)
 PHOTON_FULL = {"base": "photon", "version": "5.0", "flavor": "full", "backend": "container"}
 
 
-def entry(claim="D1", review="2026-12-31", **target):
+def entry(claim="D1", review="2026-12-31", observed=".", **target):
     return kd.KnownDifference(claim, "https://tracker/1", "preset disables docker",
-                              dt.date.fromisoformat(review), target)
+                              dt.date.fromisoformat(review), target, observed=observed)
 
 
 def test_selector_fields_are_fnmatch_patterns_and_absent_means_any():
@@ -62,7 +62,7 @@ def test_failing_claims_reads_the_leading_tag_of_cited_ids():
 def test_load_reads_and_validates(tmp_path):
     f = tmp_path / "kd.yaml"
     f.write_text("- claim: D1\n  target: {base: photon, version: '5.0'}\n  tracker: https://t/1\n"
-                 "  reason: r\n  review-by: 2027-01-31\n")
+                 "  reason: r\n  review-by: 2027-01-31\n  observed: disabled\n")
     [e] = kd.load(f, known_claims={"D1"})
     assert (e.claim, e.review_by, e.target) == ("D1", dt.date(2027, 1, 31), {"base": "photon", "version": "5.0"})
     f.write_text("# nothing listed\n")
@@ -70,11 +70,11 @@ def test_load_reads_and_validates(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("- claim: D1\n  reason: r\n  review-by: 2027-01-31\n", "entry 1: missing tracker"),
-    ("- {claim: D1, tracker: t, reason: r, review-by: soon}\n", "review-by 'soon' is not a date"),
-    ("- {claim: Z9, tracker: t, reason: r, review-by: 2027-01-01}\n", "unknown claim ID 'Z9'"),
-    ("- {claim: D1, tracker: t, reason: r, review-by: 2027-01-01, target: {os: x}}\n", "target must be"),
-    ("- {claim: D1, tracker: t, reason: r, review-by: 2027-01-01, why: x}\n", "unknown key(s) why"),
+    ("- claim: D1\n  observed: x\n  reason: r\n  review-by: 2027-01-31\n", "entry 1: missing tracker"),
+    ("- {claim: D1, observed: x, tracker: t, reason: r, review-by: soon}\n", "review-by 'soon' is not a date"),
+    ("- {claim: Z9, observed: x, tracker: t, reason: r, review-by: 2027-01-01}\n", "unknown claim ID 'Z9'"),
+    ("- {claim: D1, observed: x, tracker: t, reason: r, review-by: 2027-01-01, target: {os: x}}\n", "target must be"),
+    ("- {claim: D1, observed: x, tracker: t, reason: r, review-by: 2027-01-01, why: x}\n", "unknown key(s) why"),
     ("claim: D1\n", "expected a list"),
 ])
 def test_load_rejects_mistakes_in_one_line(tmp_path, text, message):
@@ -93,6 +93,27 @@ def test_an_entry_with_a_test_pattern_excuses_only_those_tests(tmp_path):
     assert kd.judge([e], ["K4"], PHOTON_FULL, True, "", TODAY, test="test_documented_guide").fixed == [e]
     assert not kd.judge([e], ["K4"], PHOTON_FULL, True, "", TODAY, test="test_node_ready").fixed
     f = tmp_path / "kd.yaml"
-    f.write_text("- claim: K4\n  tracker: t\n  reason: r\n  review-by: 2026-12-31\n  test: test_documented_*\n")
+    f.write_text("- claim: K4\n  tracker: t\n  reason: r\n  review-by: 2026-12-31\n  test: test_documented_*\n"
+                 "  observed: unknown flag\n")
     assert kd.load(f)[0].test == "test_documented_*"
     assert "test test_documented_*" in kd.load(f)[0].describe()
+
+
+def test_an_entry_excuses_only_its_own_symptom():
+    e = entry(observed=r"is-enabled docker.service` says 'disabled'")
+    own = "[D1] documented: enabled at boot; `systemctl is-enabled docker.service` says 'disabled'"
+    other = "[D1] documented: enabled at boot; `systemctl is-enabled docker.service` says 'masked'"
+    v = kd.judge([e], ["D1"], PHOTON_FULL, passed=False, message=own, today=TODAY)
+    assert v.is_known and not v.unmatched
+    v = kd.judge([e], ["D1"], PHOTON_FULL, passed=False, message=other, today=TODAY)
+    assert not v.is_known and v.unmatched == [e]
+
+
+def test_observed_is_required_and_must_compile(tmp_path):
+    f = tmp_path / "kd.yaml"
+    f.write_text("- claim: D1\n  tracker: https://t/1\n  reason: r\n  review-by: 2027-01-31\n")
+    with pytest.raises(HarnessError, match="entry 1: missing observed"):
+        kd.load(f)
+    f.write_text("- claim: D1\n  tracker: https://t/1\n  reason: r\n  review-by: 2027-01-31\n  observed: '(x'\n")
+    with pytest.raises(HarnessError, match="observed '\\(x' is not a regular expression"):
+        kd.load(f)
