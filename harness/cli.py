@@ -47,12 +47,13 @@ def cmd_standin_ova(args) -> int:
 
 
 def cmd_reap(args) -> int:
-    # Without --session, only sessions older than --older-than (default 1h): never a run in progress.
-    older = parse_age(args.older_than) if args.older_than else (None if args.session else 3600.0)
+    # Bare: every session whose run has ended (its owner process is gone), whatever its age;
+    # a run in progress is never touched. --older-than: by age instead; --session: that one.
+    older = parse_age(args.older_than) if args.older_than else None
     r = reap(docker_client(), session_id=args.session, older_than=older, dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     print(f"{verb} {r.summary()}")
-    for kind in ("containers", "networks", "volumes", "images", "vms"):
+    for kind in ("containers", "networks", "volumes", "images", "vms", "clusters"):
         for name in getattr(r, kind):
             print(f"  {kind[:-1]} {name}")
     return 0
@@ -103,8 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     kb.set_defaults(func=cmd_kind_build_node_image)
     r = sub.add_parser("reap", help="remove labelled containers, networks, volumes a killed run left")
     r.add_argument("--session", metavar="ID", help="only this session's resources")
-    r.add_argument("--older-than", metavar="AGE", help="only resources older than AGE (90s, 30m, 1h, 2d); "
-                   "default 1h unless --session is given")
+    r.add_argument("--older-than", metavar="AGE", help="every session's resources older than AGE (90s, 30m, 1h, "
+                   "2d); without it and --session: every session whose run has ended (its process is gone)")
     r.add_argument("--dry-run", action="store_true", help="list, remove nothing")
     r.set_defaults(func=cmd_reap)
     a = sub.add_parser("report", help="render allure results (--alluredir) as one offline HTML page")

@@ -18,7 +18,7 @@ from pathlib import Path
 from harness.artifacts.kind_node import KIND_CACHE
 from harness.core.engine import docker_client
 from harness.core.errors import HarnessError, InfrastructureError
-from harness.core.labels import CREATED_LABEL, SESSION_LABEL, session_labels
+from harness.core.labels import CREATED_LABEL, selected, session_labels
 from harness.core.wait import WaitTimeout, wait_for
 
 log = logging.getLogger(__name__)
@@ -177,9 +177,7 @@ def reap_clusters(session_id: str | None = None, older_than: float | None = None
             info = json.loads(record.read_text())
         except (OSError, ValueError):
             continue
-        if session_id and info.get(SESSION_LABEL) != session_id:
-            continue
-        if older_than and time.time() - float(info.get(CREATED_LABEL, 0)) < older_than:
+        if not selected(info, session_id, older_than):
             continue
         gone.append(info["name"])
         if not dry_run:

@@ -5,11 +5,10 @@ Engine objects are listed by label here; VMs and kind clusters by their own reap
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from harness.core.errors import HarnessError
-from harness.core.labels import CREATED_LABEL, SESSION_LABEL
+from harness.core.labels import SESSION_LABEL, selected
 from harness.infra.kind_cluster import reap_clusters
 from harness.targets.vm import reap_vms
 
@@ -33,22 +32,10 @@ class Reaped:
                 f"{len(self.clusters)} kind clusters")
 
 
-def _selected(labels: dict | None, session_id: str | None, older_than: float | None) -> bool:
-    labels = labels or {}
-    if SESSION_LABEL not in labels:
-        return False
-    if session_id is not None and labels[SESSION_LABEL] != session_id:
-        return False
-    if older_than is not None:
-        created = float(labels.get(CREATED_LABEL, "0") or 0)
-        if time.time() - created < older_than:
-            return False
-    return True
-
-
 def reap(client, session_id: str | None = None, older_than: float | None = None,
          dry_run: bool = False) -> Reaped:
-    """Remove labelled resources: one session's, or every session's older than N seconds."""
+    """Remove labelled resources: one session's; every session's older than N seconds; or, with
+    neither, every session whose run has ended (see core.labels.selected)."""
     import docker.errors
 
     out = Reaped()
@@ -57,7 +44,7 @@ def reap(client, session_id: str | None = None, older_than: float | None = None,
     selector = {"label": SESSION_LABEL if session_id is None else f"{SESSION_LABEL}={session_id}"}
     # ignore_removed: a container removed between the listing and its inspection is gone, not an error.
     for c in client.containers.list(all=True, filters=selector, ignore_removed=True):
-        if _selected(c.labels, session_id, older_than):
+        if selected(c.labels, session_id, older_than):
             out.containers.append(c.name)
             if not dry_run:
                 try:
@@ -65,7 +52,7 @@ def reap(client, session_id: str | None = None, older_than: float | None = None,
                 except docker.errors.NotFound:
                     pass
     for n in client.networks.list(filters=selector):
-        if _selected(n.attrs.get("Labels"), session_id, older_than):
+        if selected(n.attrs.get("Labels"), session_id, older_than):
             out.networks.append(n.name)
             if not dry_run:
                 try:
@@ -73,7 +60,7 @@ def reap(client, session_id: str | None = None, older_than: float | None = None,
                 except docker.errors.NotFound:
                     pass
     for v in client.volumes.list(filters=selector):
-        if _selected(v.attrs.get("Labels"), session_id, older_than):
+        if selected(v.attrs.get("Labels"), session_id, older_than):
             out.volumes.append(v.name)
             if not dry_run:
                 try:
@@ -81,7 +68,7 @@ def reap(client, session_id: str | None = None, older_than: float | None = None,
                 except docker.errors.NotFound:
                     pass
     for i in client.images.list(filters=selector):
-        if _selected(i.labels, session_id, older_than):
+        if selected(i.labels, session_id, older_than):
             out.images.append(i.tags[0] if i.tags else i.short_id)
             if not dry_run:
                 try:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from harness.core.commands import CommandResult
 from harness.core.errors import CommandTimeout, InfrastructureError
+from harness.core.labels import selected, session_labels
 from harness.core.paths import CACHE_DIR
 from harness.core.wait import WaitTimeout, wait_for
 from harness.targets.base import PtySession, TargetSpec
@@ -220,8 +221,7 @@ class VmTarget(SshCommands):
         import paramiko
         start = time.monotonic()
         self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "labels.json").write_text(json.dumps(
-            {"session": self.session_id, "created": int(time.time()), "target": self.spec.id}))
+        (self.dir / "labels.json").write_text(json.dumps(dict(session_labels(self.session_id), target=self.spec.id)))
         # A key per VM, made here: nothing of the user's is injected.
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", self.name, "-f", str(self.dir / "id")],
                        check=True)
@@ -338,10 +338,11 @@ def reap_vms(session_id: str | None = None, older_than: float | None = None, dry
     if not RUN_DIR.exists():
         return gone
     for labels in RUN_DIR.glob("*/*/labels.json"):
-        info = json.loads(labels.read_text())
-        if session_id and info["session"] != session_id:
+        try:
+            info = json.loads(labels.read_text())
+        except (OSError, ValueError):   # a VM being set up or removed right now
             continue
-        if older_than and time.time() - info["created"] < older_than:
+        if not selected(info, session_id, older_than):
             continue
         gone.append(labels.parent.name)
         if dry_run:

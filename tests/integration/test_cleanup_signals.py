@@ -24,10 +24,13 @@ WAIT_FOR_EXIT = 180
 
 
 def start_run(session: str, tmp_path: Path, workers: int) -> subprocess.Popen:
+    """A suite run in its own directory (log, report) under tmp_path/<session>."""
+    d = tmp_path / session
+    d.mkdir()
     args = [sys.executable, "-m", "pytest", "suites/containers", "--base", "standin",
-            "--report-dir", str(tmp_path / "report"), "-n", str(workers)]
+            "--report-dir", str(d / "report"), "-n", str(workers)]
     env = dict(os.environ, PHOTON_HARNESS_SESSION=session)
-    log = open(tmp_path / "run.log", "w")
+    log = open(d / "run.log", "w")
     # Own process group: the test can always kill the whole run in its cleanup. SIGINT back to its
     # default in the child: started from a background shell (as CI is), it inherits SIGINT ignored,
     # and Python then installs no KeyboardInterrupt handler, so the run would not see the signal at all.
@@ -60,7 +63,7 @@ def interrupted_run(docker_client, tmp_path):
         session = "selftest-sig-" + new_session_id()
         proc = start_run(session, tmp_path, workers)
         started.append((proc, session))
-        log = tmp_path / "run.log"
+        log = tmp_path / session / "run.log"
         wait_for_labelled_container(docker_client, session, proc, log)
         return proc, session, log
 
@@ -118,3 +121,19 @@ def test_sigkilled_run_is_reaped_by_the_cli(interrupted_run, docker_client, work
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert count_labelled(docker_client, session).total() == 0, r.stdout
+
+
+def test_bare_reap_takes_a_killed_run_and_leaves_a_live_one(interrupted_run, docker_client):
+    """Two runs side by side; one is SIGKILLed. `photon-harness reap` with no session and no age
+    removes everything of the dead run and nothing of the live one."""
+    live, live_session, live_log = interrupted_run(0)
+    dead, dead_session, dead_log = interrupted_run(0)
+    os.killpg(dead.pid, signal.SIGKILL)
+    wait_exit(dead, dead_log)
+    time.sleep(1)  # a container the engine was still creating when the client died
+    assert count_labelled(docker_client, dead_session).containers, "SIGKILL should leave the target behind"
+    r = subprocess.run(["photon-harness", "reap"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert count_labelled(docker_client, dead_session).total() == 0, r.stdout
+    assert count_labelled(docker_client, live_session).containers, f"the live run's target was reaped:\n{r.stdout}"
+    assert live.poll() is None, f"the live run died:\n{live_log.read_text()[-2000:]}"

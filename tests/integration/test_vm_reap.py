@@ -4,7 +4,7 @@ import subprocess
 import sys
 import time
 
-from harness.core.labels import new_session_id
+from harness.core.labels import CREATED_LABEL, SESSION_LABEL, new_session_id
 from harness.targets import vm
 
 
@@ -24,7 +24,7 @@ def leaked_vm(session: str, name: str, cmdline_has_name: bool, age: int = 0):
         assert time.monotonic() < deadline and proc.poll() is None, "the stand-in process never started"
         time.sleep(0.1)
     (d / "qemu.pid").write_text(str(proc.pid))
-    (d / "labels.json").write_text(json.dumps({"session": session, "created": int(time.time()) - age,
+    (d / "labels.json").write_text(json.dumps({SESSION_LABEL: session, CREATED_LABEL: str(int(time.time()) - age),
                                                "target": "standin-full-vm"}))
     return d, proc
 
