@@ -15,10 +15,11 @@ from pathlib import Path
 from harness.model.claims import Claim
 
 # Cell states, worst first: a cell takes the worst state of the tests in it.
-STATES = ("failed", "error", "known difference", "passed", "skipped", "not covered")
+STATES = ("failed", "error", "blocked", "known difference", "passed", "skipped", "not covered")
 STATE_HELP = {
     "failed": "the documented behaviour did not happen (observed output beside the claim)",
     "error": "the check could not run (infrastructure: boot, image, engine); no verdict on the claim",
+    "blocked": "not reached: an earlier documented step failed (named, with its claim); no verdict on this claim",
     "known difference": "failed, and listed in the known differences file (tracker, review date)",
     "passed": "behaved as documented",
     "skipped": "not checked on this target (reason given)",
@@ -43,7 +44,7 @@ class TestResult:
     nodeid: str
     claims: list[str]
     target: str                     # TargetInfo.id, or NO_TARGET
-    outcome: str                    # failed | error | known difference | passed | skipped
+    outcome: str                    # failed | error | blocked | known difference | passed | skipped
     message: str = ""               # failure message, skip reason, or known-difference reason
     notes: list[str] = field(default_factory=list)          # fixed / expired known differences
     inner_images: list[str] = field(default_factory=list)   # substitutions, as recorded
@@ -189,7 +190,7 @@ table{border-collapse:collapse;margin:8px 0} th,td{border:1px solid #ccc;padding
 th{background:#f3f3f5} td.claimtext{max-width:520px;font-size:13px}
 .state{font-weight:600;font-size:13px;white-space:nowrap;text-align:center}
 .failed{background:#f8c9c6} .error{background:#f6dfb0} .known{background:#e4d3f5}
-.passed{background:#cdeccf} .skipped{background:#e8e8e8} .notcovered{background:#fff;color:#888;font-style:italic}
+.blocked{background:#fbe9c8;color:#6b4b00} .passed{background:#cdeccf} .skipped{background:#e8e8e8} .notcovered{background:#fff;color:#888;font-style:italic}
 pre{white-space:pre-wrap;word-break:break-word;background:#f7f7f9;border:1px solid #e1e1e8;padding:8px;font-size:12px;margin:4px 0;max-height:420px;overflow:auto}
 .side{display:grid;grid-template-columns:1fr 1fr;gap:12px} .side h4{margin:2px 0;font-size:13px}
 .notphoton{background:#fde2e1;font-weight:600} .meta td:first-child{font-weight:600} a{color:#1a56c7} .small{font-size:12px;color:#555}
@@ -272,7 +273,7 @@ def render_html(m: Matrix, run: RunInfo) -> str:
                 observed = _cell_detail(r)
                 if not r.judges(claim.id):
                     continue  # shown in full under the claims it names
-                if r.outcome in ("failed", "error", "known difference"):
+                if r.outcome in ("failed", "error", "blocked", "known difference"):
                     out.append("<div class='side'><div><h4>Documented</h4>"
                                f"<pre>{e(claim.id)}: {e(claim.text)}</pre></div><div><h4>Observed</h4>"
                                f"<pre>{e(observed)}</pre></div></div>")

@@ -17,6 +17,7 @@ import pytest
 from fixtures.procedures import apply_documented
 from harness.checks import rootless as rl
 from harness.core.errors import HarnessError
+from harness.model.verdicts import ClaimBlocked
 from harness.model import procedures as proc
 
 USER = "test_user"
@@ -36,6 +37,7 @@ class RootlessSetup:
     password: str
     transcripts: dict = field(default_factory=dict)
     failed: tuple[str, str] | None = None  # (stage, why) of the first stage that went wrong
+    failed_claims: tuple[str, ...] = ()    # the claims of the step that went wrong there
     harness_changes: list[str] = field(default_factory=list)  # what the harness did that the docs do not
     deviations: list[str] = field(default_factory=list)
     subids_before: dict = field(default_factory=dict)   # after useradd, before steps a-b
@@ -53,11 +55,13 @@ class RootlessSetup:
         return stage in self.transcripts
 
     def require(self, stage: str, claim: str):
-        """The transcript of `stage`, or fail `claim` naming where the set-up stopped."""
+        """The transcript of `stage`; if the set-up never got there, `claim` is blocked by the step that failed."""
         if stage not in self.transcripts:
-            where = f"{self.failed[0]}: {self.failed[1]}" if self.failed else "not run"
-            pytest.fail(f"[{claim}] the documented set-up never reached {stage!r}; it stopped at {where}",
-                        pytrace=False)
+            if not self.failed:
+                pytest.fail(f"[{claim}] the documented set-up never reached {stage!r} and recorded no failure",
+                            pytrace=False)
+            raise ClaimBlocked(claim, f"in {self.failed[0]!r} (before {stage!r})", self.failed_claims,
+                               self.failed[1][:600])
         return self.transcripts[stage]
 
     def wait_for_daemon(self) -> tuple[bool, str]:
@@ -78,6 +82,7 @@ def _stage(setup: RootlessSetup, procedures, name: str, target, procedure: proc.
         bad = next(o for o in t.outcomes if not o.ok)
         setup.failed = (name, f"`{bad.step.run}`: {'; '.join(bad.problems)}; "
                               f"output: {(bad.result.stdout + bad.result.stderr).strip()[-600:]!r}")
+        setup.failed_claims = bad.step.claims
     return t.ok
 
 
@@ -149,12 +154,14 @@ def rootless(fresh_target, documented_procedures, docker_client, inner_image_sou
         setup.transcripts["passwd"] = (status, out)
         if status != 0:
             setup.failed, ok = ("passwd", f"`passwd {USER}` exited {status}: {out[-300:]!r}"), False
+            setup.failed_claims = ("R4",)
     if ok:
         sshd = t.run("systemctl is-active ssh.service sshd.service | grep -qx active || systemctl start sshd.service")
         key = rl.authorize_root_key(t, USER)
         setup.harness_changes.append(f"root's SSH key authorized for {USER} (the harness logs in with it)")
         if not key.ok or not sshd.ok:
             setup.failed, ok = ("ssh", f"sshd or the harness key: {sshd.stderr.strip()} {key.stderr.strip()}"), False
+            setup.failed_claims = ("R4",)
     ok = ok and _stage(setup, procs, "rootless-help", login)
     ok = ok and _stage(setup, procs, "rootless-subids", login)
     if ok:
@@ -193,6 +200,7 @@ def rootless(fresh_target, documented_procedures, docker_client, inner_image_sou
         if not setup.daemon_ready:
             setup.failed = ("daemon", f"{USER}'s rootless daemon did not answer `docker info` in "
                                       f"{setup.daemon_timeout:.0f}s: {info[-400:]!r}")
+            setup.failed_claims = ("R7",)
         else:
             setup.setup_seconds = time.monotonic() - start
             load_inner_for_user(docker_client, setup, inner_image_source("photon"))

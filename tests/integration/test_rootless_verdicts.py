@@ -35,3 +35,25 @@ def test_useradd_allocated_range_fails_r2_and_r7_naming_the_duplicate(derived_fu
             "line 2 'test_user:100000:65536'") in r.stdout, r.stdout[-3000:]
     assert "[R7]" in r.stdout and "newuidmap refuses" in r.stdout, r.stdout[-3000:]
     assert count_labelled(docker_client, session).total() == 0
+
+
+def test_a_missing_setuptool_fails_r5_and_blocks_what_comes_after(derived_full_image, docker_client, tmp_path):
+    """A drifted target: dockerd-rootless-setuptool.sh is missing. Exactly R5 fails; R2, R6 and R7
+    are blocked by R5's step (not failures of their own); R1, R3 and R4 still pass."""
+    import json
+    image = derived_full_image("rm /usr/bin/dockerd-rootless-setuptool.sh")
+    session = "selftest-" + new_session_id()
+    r = run_pytest("suites/rootless/test_rootless_setup.py", "--base", "standin", "--flavor", "full",
+                   "--target-image", f"full={image}", "--report-dir", str(tmp_path / "report"), session=session)
+    assert r.returncode == 1, r.stdout[-3000:]
+    data = json.loads((tmp_path / "report" / "results.json").read_text())
+    by_state: dict[str, set] = {}
+    for claim, cells in data["matrix"].items():
+        by_state.setdefault(cells["user-full-container"], set()).add(claim)
+    assert by_state.get("failed") == {"R5"}, by_state
+    assert by_state.get("blocked") == {"R2", "R6", "R7"}, by_state
+    assert {"R1", "R3", "R4"} <= by_state.get("passed", set()), by_state
+    blocked = [x for x in data["results"] if x["outcome"] == "blocked"]
+    assert blocked and all("blocked: not reached, because the documented step in 'rootless-help'" in x["message"]
+                           and "(claim R5)" in x["message"] for x in blocked), blocked
+    assert count_labelled(docker_client, session).total() == 0

@@ -135,3 +135,16 @@ def test_non_photon_columns_are_marked(tmp_path):
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["run"]["banner"].startswith("MIXED RUN")
     assert {t["id"]: t["base"] for t in data["targets"]} == {"user-full-vm": "standin", "photon-full-container": "photon"}
+
+
+def test_blocked_is_its_own_state_between_error_and_known_difference(tmp_path):
+    results = [result("t::a", ["R2"], FULL, "blocked",
+                      "[R2] blocked: not reached, because the documented step in 'rootless-help' (claim R5) failed"),
+               result("t::b", ["R1"], FULL, "passed")]
+    m = rpt.build([Claim("R1", "2", "a"), Claim("R2", "2", "b")], [FULL], results)
+    assert m.cell("R2", FULL.id).state == "blocked" and m.counts()["blocked"] == 1
+    assert rpt.worst(["blocked", "passed"]) == "blocked" and rpt.worst(["blocked", "error"]) == "error"
+    assert rpt.worst(["blocked", "known difference"]) == "blocked"
+    rpt.write(tmp_path, m, RUN)
+    assert "(claim R5)" in (tmp_path / "report.html").read_text()
+    assert json.loads((tmp_path / "results.json").read_text())["matrix"]["R2"][FULL.id] == "blocked"
