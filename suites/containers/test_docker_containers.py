@@ -12,6 +12,7 @@ import re
 import pytest
 
 from harness.core.errors import CommandTimeout
+from harness.model.verdicts import ClaimBlocked
 
 DOCUMENTED_AT_BOOT = {
     # flavour: (is-enabled, Active: line, quote)
@@ -79,14 +80,25 @@ def test_systemctl_start_docker_starts_it(docker_target):
     assert not bad, f"[D3] `systemctl start docker` did not behave as documented:\n{transcript.text()}"
 
 
+def require_running_daemon(docker_target, claim: str) -> None:
+    """D4-D6 need the daemon `systemctl start docker` (D3) started; without it they are blocked, not failed."""
+    transcript = docker_target.start_docker_transcript
+    after = transcript.outcomes[-1] if len(transcript.outcomes) == len(transcript.procedure.steps) else None
+    if after is None or not after.ok:
+        raise ClaimBlocked(claim, "`systemctl start docker`", ("D3",),
+                           f"the daemon is not running afterwards:\n{transcript.text()[-800:]}")
+
+
 @pytest.mark.claim("D4")
 def test_docker_info_as_root(docker_target, apply_procedure):
+    require_running_daemon(docker_target, "D4")
     transcript = apply_procedure(docker_target, "docker-info")
     assert transcript.ok
 
 
 @pytest.mark.claim("D5")
 def test_docker_run_interactive_ubuntu(docker_target, load_inner_image):
+    require_running_daemon(docker_target, "D5")
     image = load_inner_image(docker_target, "ubuntu:14.04")
     check_interactive_shell(docker_target, image, "D5")
     if not image.substitute:
@@ -97,6 +109,7 @@ def test_docker_run_interactive_ubuntu(docker_target, load_inner_image):
 
 @pytest.mark.claim("D6")
 def test_docker_run_interactive_photon(docker_target, load_inner_image):
+    require_running_daemon(docker_target, "D6")
     image = load_inner_image(docker_target, "photon")
     check_interactive_shell(docker_target, image, "D6")
     if not image.substitute:

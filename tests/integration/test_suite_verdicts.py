@@ -179,3 +179,22 @@ def test_a_malformed_procedures_file_stops_the_run_before_any_test(tmp_path):
     assert r.returncode == 4 and len(errors) == 1, r.stdout[-2000:] + r.stderr[-2000:]
     assert re.search(r"procedures\.yaml:\d+: timeout must be int or float, got 'soon'", errors[0]), errors
     assert "passed" not in r.stdout and "booted" not in r.stdout
+
+
+def test_a_masked_docker_fails_d1_to_d3_and_blocks_d4_to_d6(derived_full_image, docker_client, tmp_path):
+    """A drifted target: docker.service masked. D1-D3 fail, each by name; D4-D6 are blocked by D3's
+    step, not failures of their own; I1 (the engine is included) still passes."""
+    import json
+    image = derived_full_image("systemctl mask docker.service docker.socket")
+    session = "selftest-" + new_session_id()
+    r = run_pytest("suites/containers", "--base", "standin", "--flavor", "full", "--target-image", f"full={image}",
+                   "--report-dir", str(tmp_path / "report"), session=session)
+    assert r.returncode == 1, r.stdout[-3000:]
+    data = json.loads((tmp_path / "report" / "results.json").read_text())
+    by_state: dict[str, set] = {}
+    for claim, cells in data["matrix"].items():
+        by_state.setdefault(cells["user-full-container"], set()).add(claim)
+    assert by_state.get("failed") == {"D1", "D2", "D3"}, by_state
+    assert by_state.get("blocked") == {"D4", "D5", "D6"}, by_state
+    assert by_state.get("passed") == {"I1"}, by_state
+    assert count_labelled(docker_client, session).total() == 0
