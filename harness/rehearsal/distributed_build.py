@@ -564,11 +564,7 @@ class Rehearsal:
         code = t.exit_code if t else "?"
         holding = sorted(p for p, v in ((state or self._state() or {}).get("packages") or {}).items()
                          if v["state"] == "building" and v["worker"] == name)
-        try:
-            log = self.core.read_namespaced_pod_log(name, self.ns, previous=bool(cs and cs.restart_count),
-                                                    tail_lines=8, _request_timeout=30)
-        except Exception:  # noqa: BLE001
-            log = "(no log)"
+        log = self._crashed_container_log(name)
         if cs is None and not holding:
             return  # deleted while idle: the Deployment replaces it and the build goes on
         fatal = [l.split("FATAL ", 1)[1] for l in log.splitlines() if "FATAL " in l]
@@ -584,6 +580,17 @@ class Rehearsal:
                 f"crashed: exit code {code} ({t.reason if t else '?'})")
         raise RehearsalFailed("worker-crashed", f"worker pod {name} on {node} {what}{doing}. "
                               f"Its log ends:\n{log.rstrip()}")
+
+    def _crashed_container_log(self, pod: str) -> str:
+        """The last lines of the container that ended: the previous one once the kubelet has restarted
+        it (which can happen between the pod listing and this read), else the current one."""
+        for previous in (True, False):
+            try:
+                return self.core.read_namespaced_pod_log(pod, self.ns, previous=previous, tail_lines=8,
+                                                         _request_timeout=30)
+            except Exception:  # noqa: BLE001  (400: no previous container yet)
+                continue
+        return "(no log)"
 
     def _check_lost_workers(self, state: dict, pods) -> None:
         names = {p.metadata.name for p in pods}
