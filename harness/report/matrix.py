@@ -78,8 +78,9 @@ class RunInfo:
 
 def identity_banner(targets: list[TargetInfo]) -> tuple[str, str]:
     """The banner, from what each target turned out to be: (text, 'standin' for red | 'photon')."""
-    # Columns of another kind (the distributed-build rehearsal) carry their own label.
-    read = [t for t in targets if t.base in ("photon", "standin", "other") and t.id != NO_TARGET]
+    # Only booted targets (they have a source) were read; columns of another kind (the
+    # distributed-build rehearsal, Photon's own build) carry their own label.
+    read = [t for t in targets if t.source and t.base in ("photon", "standin", "other")]
     if not read:
         return ("No target was booted and identified in this run: its verdicts are not evidence about a "
                 "Photon OS image.", "standin")
@@ -153,7 +154,7 @@ def _target_label(t: TargetInfo) -> str:
     if t.id == NO_TARGET:
         return t.id
     label = f"{t.flavor or '?'} / {t.base or 'not booted'} / {t.backend or '?'}"
-    return label if t.base in ("photon", "") else label + " (NOT Photon)"
+    return label + " (NOT Photon)" if t.source and t.base not in ("photon", "") else label
 
 
 def _source_label(source: str) -> str:

@@ -148,3 +148,14 @@ def test_blocked_is_its_own_state_between_error_and_known_difference(tmp_path):
     rpt.write(tmp_path, m, RUN)
     assert "(claim R5)" in (tmp_path / "report.html").read_text()
     assert json.loads((tmp_path / "results.json").read_text())["matrix"]["R2"][FULL.id] == "blocked"
+
+
+def test_the_rehearsal_columns_are_not_targets_of_the_banner():
+    standin = _read("standin-full-container", "standin", "the photon-harness stand-in (Debian), not Photon OS")
+    photon_build = rpt.TargetInfo("photon make distributed-build", "photon", "verified on Photon", "kind",
+                                  os="Photon's own make distributed-build (--photon-src)")
+    rehearsal = rpt.TargetInfo("distributed-build rehearsal", "synthetic packages", "rehearsed", "kind")
+    text, kind = rpt.identity_banner([standin, photon_build, rehearsal])
+    assert text.startswith("STAND-IN RUN") and kind == "standin", text
+    assert rpt._target_label(photon_build) == "verified on Photon / photon / kind"
+    assert rpt._target_label(rehearsal) == "rehearsed / synthetic packages / kind"
