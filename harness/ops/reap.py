@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import docker.errors
+
 from harness.core.errors import HarnessError
 from harness.core.labels import SESSION_LABEL, selected
 from harness.infra.kind_cluster import reap_clusters
@@ -36,44 +38,32 @@ def reap(client, session_id: str | None = None, older_than: float | None = None,
          dry_run: bool = False) -> Reaped:
     """Remove labelled resources: one session's; every session's older than N seconds; or, with
     neither, every session whose run has ended (see core.labels.selected)."""
-    import docker.errors
-
     out = Reaped()
     # kind clusters first: their node containers are not labelled, but sit on a labelled network.
     out.clusters = reap_clusters(session_id, older_than, dry_run=dry_run)
     selector = {"label": SESSION_LABEL if session_id is None else f"{SESSION_LABEL}={session_id}"}
+    # Engine objects: (found in, listed, their labels, their name, how to remove one).
     # ignore_removed: a container removed between the listing and its inspection is gone, not an error.
-    for c in client.containers.list(all=True, filters=selector, ignore_removed=True):
-        if selected(c.labels, session_id, older_than):
-            out.containers.append(c.name)
+    kinds = (
+        (out.containers, lambda: client.containers.list(all=True, filters=selector, ignore_removed=True),
+         lambda c: c.labels, lambda c: c.name, lambda c: c.remove(force=True, v=True)),
+        (out.networks, lambda: client.networks.list(filters=selector),
+         lambda n: n.attrs.get("Labels"), lambda n: n.name, lambda n: n.remove()),
+        (out.volumes, lambda: client.volumes.list(filters=selector),
+         lambda v: v.attrs.get("Labels"), lambda v: v.name, lambda v: v.remove(force=True)),
+        (out.images, lambda: client.images.list(filters=selector),
+         lambda i: i.labels, lambda i: i.tags[0] if i.tags else i.short_id,
+         lambda i: client.images.remove(i.id, force=True)),
+    )
+    for found, listed, labels_of, name_of, remove in kinds:
+        for obj in listed():
+            if not selected(labels_of(obj), session_id, older_than):
+                continue
+            found.append(name_of(obj))
             if not dry_run:
                 try:
-                    c.remove(force=True, v=True)
-                except docker.errors.NotFound:
-                    pass
-    for n in client.networks.list(filters=selector):
-        if selected(n.attrs.get("Labels"), session_id, older_than):
-            out.networks.append(n.name)
-            if not dry_run:
-                try:
-                    n.remove()
-                except docker.errors.NotFound:
-                    pass
-    for v in client.volumes.list(filters=selector):
-        if selected(v.attrs.get("Labels"), session_id, older_than):
-            out.volumes.append(v.name)
-            if not dry_run:
-                try:
-                    v.remove(force=True)
-                except docker.errors.NotFound:
-                    pass
-    for i in client.images.list(filters=selector):
-        if selected(i.labels, session_id, older_than):
-            out.images.append(i.tags[0] if i.tags else i.short_id)
-            if not dry_run:
-                try:
-                    client.images.remove(i.id, force=True)
-                except docker.errors.NotFound:
+                    remove(obj)
+                except docker.errors.NotFound:   # gone meanwhile: nothing left to remove
                     pass
     # VMs are QEMU processes, not engine objects: found by their labelled run directories.
     out.vms = reap_vms(session_id, older_than, dry_run=dry_run)
