@@ -168,12 +168,14 @@ def rootless(fresh_target, documented_procedures, docker_client, inner_image_sou
         setup.subids_after = read_subids(t)
     install = "rootless-install"
     if ok and not _stage(setup, procs, "rootless-check", login):
-        why = iptables_probe_deviation(t, setup.transcripts["rootless-check"])
+        why, probe = iptables_probe_deviation(t, setup.transcripts["rootless-check"])
         if why and _stage(setup, procs, "rootless-check-skip-iptables", login):
             setup.deviations.append(why)
             setup.failed, install = None, "rootless-install-skip-iptables"
         else:
             ok = False
+            if probe and setup.failed:
+                setup.failed = (setup.failed[0], f"{setup.failed[1]}; harness probe: {probe}")
     setup.install_stage = install
     if ok and not _stage(setup, procs, install, login):
         if install_race(setup.transcripts[install]):
@@ -207,20 +209,30 @@ def rootless(fresh_target, documented_procedures, docker_client, inner_image_sou
     yield setup
 
 
-def iptables_probe_deviation(target, transcript) -> str | None:
-    """If `check` failed only on its ip_tables module probe while iptables works, say exactly that."""
+def iptables_probe_deviation(target, transcript) -> tuple[str | None, str | None]:
+    """If `check` failed only on its ip_tables module probe while iptables works, say exactly that.
+
+    Returns (the deviation or None, what the harness's own probe found, if it ran).
+    """
     out = "".join(o.result.stdout + o.result.stderr for o in transcript.outcomes)
     if "modprobe ip_tables" not in out or "--skip-iptables" not in out:
-        return None
-    probe = target.run("test -e /proc/modules && echo present || echo absent; "
-                       "test -e /lib/modules/$(uname -r)/modules.builtin && echo present || echo absent; "
-                       "iptables -L -n >/dev/null 2>&1 && echo works || echo fails").stdout.split()
-    if probe != ["absent", "absent", "works"]:
-        return None
+        return None, None
+    # -w: the target's own dockerd may hold the xtables lock while it sets up its chains (a slow boot);
+    # without it `iptables -L` fails at once and a working iptables would read as broken.
+    r = target.run("test -e /proc/modules && echo present || echo absent; "
+                   "test -e /lib/modules/$(uname -r)/modules.builtin && echo present || echo absent; "
+                   "iptables -w 60 -L -n >/dev/null 2>/tmp/photon-harness-iptables.err && echo works "
+                   "|| { echo fails; cat /tmp/photon-harness-iptables.err; }; rm -f /tmp/photon-harness-iptables.err",
+                   timeout=120)
+    probe = r.stdout.split(None, 3)
+    found = ("/proc/modules {}, modules.builtin {}, `iptables -L` {}".format(*probe[:3])
+             + (f": {probe[3].strip()[-300:]}" if len(probe) > 3 else "")) if len(probe) >= 3 else r.stdout + r.stderr
+    if probe[:3] != ["absent", "absent", "works"]:
+        return None, found
     return ("`dockerd-rootless-setuptool.sh check` did not print '[INFO] Requirements are satisfied': it asks "
             "for `modprobe ip_tables` because ip_tables is listed in neither /proc/modules (absent: this "
             "kernel has no loadable modules) nor /lib/modules/$(uname -r)/modules.builtin (absent in the "
-            "target), although `iptables -L` works; `check` and `install` were run with --skip-iptables")
+            "target), although `iptables -L` works; `check` and `install` were run with --skip-iptables"), found
 
 
 def install_race(transcript) -> bool:

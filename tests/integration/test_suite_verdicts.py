@@ -18,7 +18,7 @@ def run_pytest(*args, session=None, timeout=900):
     env = dict(os.environ)
     if session:
         env["PHOTON_HARNESS_SESSION"] = session
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", "-rs", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
