@@ -34,8 +34,6 @@ from harness.core.errors import HarnessError
 
 SELECTOR_KEYS = ("base", "version", "flavor", "backend")
 REQUIRED = ("claim", "observed", "tracker", "reason", "review-by")
-# The claim tag a suite assertion message starts with: "[D1] ..." or "[D1, D2] ...".
-CLAIM_TAG = re.compile(r"\[([A-Z]\d+(?:,\s*[A-Z]\d+)*)\]")
 
 
 @dataclass(frozen=True)
@@ -125,30 +123,21 @@ def load(path: Path, known_claims=None) -> list[KnownDifference]:
     return out
 
 
-def failing_claims(message: str, test_claims: list[str]) -> list[str]:
-    """The claims a failure is about: its leading [ID, ...] tag, else all the test cites."""
-    for m in CLAIM_TAG.finditer(message or ""):
-        ids = [i.strip() for i in m.group(1).split(",")]
-        if set(ids) <= set(test_claims):
-            return ids
-    return list(test_claims)
-
-
-def judge(entries: list[KnownDifference], test_claims: list[str], target: dict, passed: bool,
-          message: str = "", today: dt.date | None = None, test: str = "") -> Verdict:
+def judge(entries: list[KnownDifference], failing: list[str], target: dict, passed: bool,
+          failure: str = "", today: dt.date | None = None, test: str = "") -> Verdict:
+    """`failing`: the claims the test's failure is about (on a pass, every claim it cites);
+    `failure`: its message and observed output, where an entry's symptom is looked for."""
     today = today or dt.date.today()
     v = Verdict()
     if passed:
-        v.fixed = [e for e in entries if any(e.matches(c, target, test) for c in test_claims)]
+        v.fixed = [e for e in entries if any(e.matches(c, target, test) for c in failing)]
         return v
-    claims = failing_claims(message, test_claims)
-    per_claim = {c: [e for e in entries if e.matches(c, target, test)] for c in claims}
+    per_claim = {c: [e for e in entries if e.matches(c, target, test)] for c in failing}
     v.expired = [e for es in per_claim.values() for e in es if e.expired(today)]
     live = {c: [e for e in es if not e.expired(today)] for c, es in per_claim.items()}
-    v.unmatched = [e for es in live.values() for e in es if not e.shows(message)]
-    excused = {c: [e for e in es if e.shows(message)] for c, es in live.items()}
+    v.unmatched = [e for es in live.values() for e in es if not e.shows(failure)]
+    excused = {c: [e for e in es if e.shows(failure)] for c, es in live.items()}
     # Known only if every failing claim is excused by its own symptom; otherwise the failure stands.
-    if all(excused.values()):
+    if excused and all(excused.values()):
         v.known = [e for es in excused.values() for e in es]
     return v
-

@@ -28,6 +28,7 @@ import yaml
 from harness.core.commands import CommandResult
 from harness.core.errors import HarnessError
 from harness.model.claims import registry
+from harness.model.verdicts import ClaimFailure
 
 STEP_KEYS = {"name", "run", "user", "timeout", "claims", "expect", "photon-only"}
 EXPECT_KEYS = {"exit", "stdout", "stderr"}
@@ -112,17 +113,16 @@ class Transcript:
         return "\n".join(parts)
 
 
-class StepFailed(AssertionError):
-    """A documented step did not behave as documented; names its claims."""
+class StepFailed(ClaimFailure):
+    """A documented step did not behave as documented: a failure of the claims the step serves."""
 
     def __init__(self, outcome: StepOutcome, transcript: Transcript):
         self.outcome, self.transcript = outcome, transcript
         s = outcome.step
-        super().__init__(
-            f"[{', '.join(s.claims)}] documented step `{s.run}` ({s.where}) on {transcript.target}: "
-            + "; ".join(outcome.problems)
-            + f"\n--- output ---\n{outcome.result.stdout[-1500:]}"
-            + (f"\n--- stderr ---\n{outcome.result.stderr[-800:]}" if outcome.result.stderr.strip() else ""))
+        observed = f"--- output ---\n{outcome.result.stdout[-1500:]}" + (
+            f"\n--- stderr ---\n{outcome.result.stderr[-800:]}" if outcome.result.stderr.strip() else "")
+        super().__init__(s.claims, f"documented step `{s.run}` ({s.where}) on {transcript.target}: "
+                         + "; ".join(outcome.problems), observed)
 
 
 # -- loading -------------------------------------------------------------------

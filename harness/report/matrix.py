@@ -1,7 +1,7 @@
 """The conformance matrix: every documented claim x every target of a run.
 
-The pytest glue (fixtures/reporting.py) turns test reports into TestResults;
-this module aggregates them per (claim, target) and renders a self-contained
+The pytest glue (fixtures/reporting.py) hands over one TestRecord per test; this
+module aggregates their verdicts per (claim, target) and renders a self-contained
 HTML page (inline CSS, no external assets) and Markdown.
 """
 from __future__ import annotations
@@ -9,10 +9,11 @@ from __future__ import annotations
 import html
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness.model.claims import Claim
+from harness.model.verdicts import NO_TARGET, TestRecord
 
 # Cell states, worst first: a cell takes the worst state of the tests in it.
 STATES = ("failed", "error", "blocked", "known difference", "passed", "skipped", "not covered")
@@ -25,7 +26,6 @@ STATE_HELP = {
     "skipped": "not checked on this target (reason given)",
     "not covered": "no test in this run checks this claim on this target",
 }
-NO_TARGET = "(no target)"
 
 
 @dataclass(frozen=True)
@@ -40,28 +40,9 @@ class TargetInfo:
 
 
 @dataclass
-class TestResult:
-    nodeid: str
-    claims: list[str]
-    target: str                     # TargetInfo.id, or NO_TARGET
-    outcome: str                    # failed | error | blocked | known difference | passed | skipped
-    message: str = ""               # failure message, skip reason, or known-difference reason
-    notes: list[str] = field(default_factory=list)          # fixed / expired known differences
-    inner_images: list[str] = field(default_factory=list)   # substitutions, as recorded
-    duration: float = 0.0
-    failing: list[str] = field(default_factory=list)        # the claims a failure names; empty = all cited
-    attachments: list[str] = field(default_factory=list)    # diagnostics files (journal, daemon log)
-
-    def judges(self, claim_id: str) -> bool:
-        """Whether this result is a verdict on the claim: a failure tagged [D2] says nothing about D1."""
-        return claim_id in self.claims and (self.outcome not in ("failed", "known difference")
-                                            or not self.failing or claim_id in self.failing)
-
-
-@dataclass
 class Cell:
     state: str
-    results: list[TestResult]
+    results: list[TestRecord]
 
 
 @dataclass
@@ -111,11 +92,11 @@ def worst(outcomes) -> str:
 class Matrix:
     claims: list[Claim]
     targets: list[TargetInfo]
-    results: list[TestResult]
+    results: list[TestRecord]
 
     def cell(self, claim_id: str, target_id: str) -> Cell:
         rs = [r for r in self.results if claim_id in r.claims and r.target == target_id]
-        return Cell(worst(r.outcome for r in rs if r.judges(claim_id)), rs)
+        return Cell(worst(r.verdict_on(claim_id) for r in rs if r.judges(claim_id)), rs)
 
     def rows(self):
         for c in self.claims:
@@ -132,13 +113,13 @@ class Matrix:
         return [c.id for c in self.claims if any(c.id in r.claims for r in self.results)]
 
     def inner_images(self) -> list[str]:
-        return sorted({i for r in self.results for i in r.inner_images})
+        return sorted({i for r in self.results for i in r.substitutions})
 
-    def notes(self) -> list[tuple[TestResult, str]]:
+    def notes(self) -> list[tuple[TestRecord, str]]:
         return [(r, n) for r in self.results for n in r.notes]
 
 
-def build(claims: list[Claim], planned: list[TargetInfo], results: list[TestResult],
+def build(claims: list[Claim], planned: list[TargetInfo], results: list[TestRecord],
           observed: list[TargetInfo] = ()) -> Matrix:
     """Columns: the run's planned targets, then any others seen; observed details (the image) win."""
     targets: dict[str, TargetInfo] = {t.id: t for t in planned}
@@ -161,14 +142,20 @@ def _source_label(source: str) -> str:
     return {"user": "as given by the user", "": ""}.get(source, f"harness {source} recipe")
 
 
-def _cell_detail(result: TestResult) -> str:
-    return result.message.strip()
+def _cell_detail(result: TestRecord) -> str:
+    observed = result.observed.strip()
+    return result.message.strip() + (f"\n\nobserved:\n{observed}" if observed and observed not in result.message else "")
 
 
-def _outcome_on(r: TestResult, claim_id: str) -> str:
+def _record_notes(r: TestRecord) -> list[str]:
+    return (r.notes + [f"deviation: {d}" for d in r.deviations]
+            + [f"inner image: {i}" for i in r.substitutions])
+
+
+def _outcome_on(r: TestRecord, claim_id: str) -> str:
     if r.judges(claim_id):
         return r.outcome
-    return f"{r.outcome} on {', '.join(r.failing)} (no verdict on {claim_id})"
+    return f"{r.outcome} on {', '.join(r.failing())} (no verdict on {claim_id})"
 
 
 def _href(path: str, directory: str) -> str:
@@ -280,7 +267,7 @@ def render_html(m: Matrix, run: RunInfo) -> str:
                                f"<pre>{e(observed)}</pre></div></div>")
                 elif observed:
                     out.append(f"<pre>{e(observed)}</pre>")
-                for n in r.notes + [f"inner image: {i}" for i in r.inner_images]:
+                for n in _record_notes(r):
                     out.append(f"<div class='small'>{e(n)}</div>")
                 for a in r.attachments:
                     out.append(f"<div class='small'>attachment: <a href='{e(_href(a, run.directory))}'>"
@@ -328,9 +315,9 @@ def render_markdown(m: Matrix, run: RunInfo) -> str:
                 lines.append(f"- `{r.nodeid}`: **{_outcome_on(r, claim.id)}**")
                 if not r.judges(claim.id):
                     continue
-                if r.message.strip():
-                    lines += ["", "  ```", *("  " + ln for ln in r.message.strip().splitlines()), "  ```"]
-                lines += [f"  - {n}" for n in r.notes + [f"inner image: {i}" for i in r.inner_images]]
+                if _cell_detail(r):
+                    lines += ["", "  ```", *("  " + ln for ln in _cell_detail(r).splitlines()), "  ```"]
+                lines += [f"  - {n}" for n in _record_notes(r)]
                 lines += [f"  - attachment: [{Path(a).name}]({_href(a, run.directory)})" for a in r.attachments]
             lines.append("")
     return "\n".join(lines) + "\n"
@@ -343,7 +330,7 @@ def write(directory: Path, m: Matrix, run: RunInfo) -> Path:
     (directory / "report.md").write_text(render_markdown(m, run))
     (directory / "results.json").write_text(json.dumps(
         {"run": dict(asdict(run), banner=identity_banner(m.targets)[0]), "targets": [asdict(t) for t in m.targets],
-         "results": [asdict(r) for r in m.results],
+         "results": [r.to_dict() for r in m.results],
          "matrix": {c.id: {t.id: cell.state for t, cell in zip(m.targets, cells)} for c, cells in m.rows()}},
         indent=1) + "\n")
     page = directory / "report.html"

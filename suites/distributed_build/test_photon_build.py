@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.model.verdicts import expect
 from harness.rehearsal import photon_build as pb
 
 pytestmark = pytest.mark.xdist_group("kind")  # one worker: one cluster, one NFS server
@@ -55,13 +56,13 @@ def test_options_file_holds_the_documented_keys(photon_src):
 def test_make_distributed_build_builds_over_the_cluster(photon_build, rehearsal_pods):
     code, log, seen, _ = photon_build
     tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-    assert code == 0, f"[B3] make distributed-build exited {code}; its output ends:\n{tail}"
-    assert len(seen.build_ids) == 1, f"[B3] build ids seen in namespace default: {seen.build_ids}"
-    assert len(seen.master_pods) == 1, f"[B4] master pods: {seen.master_pods}"
-    assert seen.max_workers_running == rehearsal_pods, (
-        f"[B4] at most {seen.max_workers_running} worker pods ran at once, pods={rehearsal_pods}")
-    assert any("Scheduling package" in l for l in seen.rest_lines), "[B5] the master log shows no scheduling"
-    assert any("Build Success" in l for l in seen.rest_lines), "[B5] no worker notified a successful build"
+    expect(code == 0, "B3", f"make distributed-build exited {code}; its output ends:", tail)
+    expect(len(seen.build_ids) == 1, "B3", f"build ids seen in namespace default: {seen.build_ids}")
+    expect(len(seen.master_pods) == 1, "B4", f"master pods: {seen.master_pods}")
+    expect(seen.max_workers_running == rehearsal_pods, "B4",
+           f"at most {seen.max_workers_running} worker pods ran at once, pods={rehearsal_pods}")
+    expect(any("Scheduling package" in l for l in seen.rest_lines), "B5", "the master log shows no scheduling")
+    expect(any("Build Success" in l for l in seen.rest_lines), "B5", "no worker notified a successful build")
 
 
 @pytest.mark.claim("B6")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.model.verdicts import expect
 from harness.rehearsal.packages import GRAPH, VOLUMES, dependants
 
 from .conftest import check, ran
@@ -62,13 +63,15 @@ def test_master_serves_the_documented_rest_endpoints(rehearsal):
 def test_workers_get_packages_and_notify_the_master(rehearsal, rehearsal_pods):
     ran(rehearsal, "B5")
     calls = check(rehearsal, "workers made the REST calls")
-    assert calls.passed, f"[B5] {calls.detail}"
+    expect(calls.passed, "B5", calls.detail)
     reqs = rehearsal.summary["requests"]
-    assert reqs["GET /package/ 200"] == len(GRAPH) and reqs.get("GET /package/ 204", 0) > 0
-    assert reqs["POST /notifybuild/ 200"] == len(GRAPH)
+    expect(reqs["GET /package/ 200"] == len(GRAPH) and reqs.get("GET /package/ 204", 0) > 0
+           and reqs["POST /notifybuild/ 200"] == len(GRAPH), "B5",
+           f"the workers' requests to the master, by answer, are not one package and one notification per "
+           f"package of {len(GRAPH)}: {reqs}")
     if rehearsal_pods > 1:
         work = check(rehearsal, "every worker got work")
-        assert work.passed, f"[B4] {work.detail}"
+        expect(work.passed, "B4", work.detail)
 
 
 @pytest.mark.claim("B5")

@@ -1,5 +1,7 @@
 """The rootless suite can fail: a target where a documented limitation or step does not hold
 fails the right claim, by name (the suite runs in a subprocess, as a user would run it)."""
+import json
+
 from harness.core.labels import new_session_id
 from harness.ops.reap import count_labelled
 
@@ -40,7 +42,6 @@ def test_useradd_allocated_range_fails_r2_and_r7_naming_the_duplicate(derived_fu
 def test_a_missing_setuptool_fails_r5_and_blocks_what_comes_after(derived_full_image, docker_client, tmp_path):
     """A drifted target: dockerd-rootless-setuptool.sh is missing. Exactly R5 fails; R2, R6 and R7
     are blocked by R5's step (not failures of their own); R1, R3 and R4 still pass."""
-    import json
     image = derived_full_image("rm /usr/bin/dockerd-rootless-setuptool.sh")
     session = "selftest-" + new_session_id()
     r = run_pytest("suites/rootless/test_rootless_setup.py", "--base", "standin", "--flavor", "full",

@@ -1,9 +1,11 @@
 """The suites can fail: a broken target makes the right claims fail, by name; bad input is one line."""
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -47,8 +49,11 @@ def test_suite_run_leaves_nothing_labelled(docker_client, tmp_path):
     assert r.returncode == 0, r.stdout[-3000:]
     assert "2 passed" in r.stdout
     # each test says how long its target took to boot
-    boots = re.findall(r'name="boot" value="target standin-(?:full|minimal)-container: booted in \d+ s"', junit.read_text())
-    assert len(boots) == 2, junit.read_text()[-2000:]
+    records = [json.loads(p.get("value")) for p in ET.parse(junit).getroot().iter("property")
+               if p.get("name") == "verdict"]
+    boots = [b for rec in records for b in rec["evidence"].get("boot", [])
+             if re.fullmatch(r"target standin-(?:full|minimal)-container: booted in \d+ s", b)]
+    assert len(boots) == 2, records
     assert count_labelled(docker_client, session).total() == 0
     # the default report directory, printed at the end of the run
     page = REPO / "out" / "report" / session / "report.html"
@@ -97,8 +102,6 @@ def test_known_differences_are_reported_not_hidden(docker_disabled_full_image, d
                                                    d2_review, expect_exit):
     """D1/D2 fail on the disabled image: listed -> known difference (exit 0); past review -> fails;
     I1 passes while listed -> reported fixed. Run with -n 2, JUnit and allure on."""
-    import json
-    import xml.etree.ElementTree as ET
     session = "selftest-" + new_session_id()
     kd_file = tmp_path / "known.yaml"
     kd_file.write_text(KNOWN_DIFFERENCES % {"d2_review": d2_review})
@@ -132,21 +135,24 @@ def test_known_differences_are_reported_not_hidden(docker_disabled_full_image, d
         allure_names = {a["name"] for f in (tmp_path / "allure").glob("*-result.json")
                         for a in json.loads(f.read_text()).get("attachments", [])}
         assert {"journal-user-full-container", "docker-daemon-log"} <= allure_names, allure_names
-    # JUnit from the xdist controller carries the claim and target properties of every test
+    # JUnit from the xdist controller: each test's one record, the same object as in results.json
     cases = ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
     props = {c.get("name"): {p.get("name"): p.get("value") for p in c.iter("property")} for c in cases}
     assert len(props) == 3
     for name, p in props.items():
-        assert p.get("base") == "standin" and p.get("flavor") == "full" and p.get("claims"), (name, p)
-        assert p.get("image") == docker_disabled_full_image, (name, p)
-    assert any("known-difference" in p for p in props.values())
+        assert list(p) == ["verdict"], (name, p)
+        rec = json.loads(p["verdict"])
+        assert rec["identity"]["base"] == "standin" and rec["identity"]["flavor"] == "full", (name, rec)
+        assert rec["identity"]["image"] == docker_disabled_full_image, (name, rec)
+        assert rec == outcomes[name.split("[")[0]], name
+    [d1] = [json.loads(p["verdict"]) for n, p in props.items() if n.startswith("test_docker_daemon_enabled_by_")]
+    assert d1["claims"] == {"D1": "known difference"} and "tracker/1" in d1["known_differences"][0], d1
     assert count_labelled(docker_client, session).total() == 0
 
 
 def test_a_known_difference_does_not_excuse_another_symptom(docker_disabled_full_image, docker_client, tmp_path):
     """D1 fails with 'disabled'; the only D1 entry excuses 'masked': the failure stands, and the
     report says the entry did not match, with what it expects and what was seen."""
-    import json
     session = "selftest-" + new_session_id()
     kd_file = tmp_path / "known.yaml"
     kd_file.write_text("- claim: D1\n  observed: \"says 'masked'\"\n  target: {base: standin}\n"
@@ -184,7 +190,6 @@ def test_a_malformed_procedures_file_stops_the_run_before_any_test(tmp_path):
 def test_a_masked_docker_fails_d1_to_d3_and_blocks_d4_to_d6(derived_full_image, docker_client, tmp_path):
     """A drifted target: docker.service masked. D1-D3 fail, each by name; D4-D6 are blocked by D3's
     step, not failures of their own; I1 (the engine is included) still passes."""
-    import json
     image = derived_full_image("systemctl mask docker.service docker.socket")
     session = "selftest-" + new_session_id()
     r = run_pytest("suites/containers", "--base", "standin", "--flavor", "full", "--target-image", f"full={image}",

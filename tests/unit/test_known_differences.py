@@ -24,13 +24,13 @@ def test_selector_fields_are_fnmatch_patterns_and_absent_means_any():
 
 
 def test_a_matching_failure_is_known():
-    v = kd.judge([entry(flavor="full")], ["D1"], PHOTON_FULL, passed=False, message="[D1] x", today=TODAY)
+    v = kd.judge([entry(flavor="full")], ["D1"], PHOTON_FULL, passed=False, failure="[D1] x", today=TODAY)
     assert v.is_known and not v.expired and not v.fixed
 
 
 def test_an_entry_past_its_review_date_fails_again():
     e = entry(review="2026-05-31")
-    v = kd.judge([e], ["D1"], PHOTON_FULL, passed=False, message="[D1] x", today=TODAY)
+    v = kd.judge([e], ["D1"], PHOTON_FULL, passed=False, failure="[D1] x", today=TODAY)
     assert not v.is_known and v.expired == [e]
     # the review-by day itself still counts
     assert kd.judge([entry(review="2026-06-01")], ["D1"], PHOTON_FULL, False, "[D1] x", TODAY).is_known
@@ -43,20 +43,13 @@ def test_a_passing_test_reports_its_entries_fixed():
 
 
 def test_every_failing_claim_must_be_excused():
-    # The test cites D1 and D2; its message says D2 failed; only D1 is listed -> a real failure.
-    v = kd.judge([entry("D1")], ["D1", "D2"], PHOTON_FULL, passed=False, message="[D2] documented ...",
-                 today=TODAY)
+    # The failure names D2 (a ClaimFailure for D2); only D1 is listed -> a real failure.
+    v = kd.judge([entry("D1")], ["D2"], PHOTON_FULL, passed=False, failure="documented ...", today=TODAY)
     assert not v.is_known
-    # Without a claim tag the failure is about every claim the test cites.
+    # A failure that names no claim is about every claim the test cites: each must be excused.
     assert not kd.judge([entry("D1")], ["D1", "D2"], PHOTON_FULL, False, "boom", TODAY).is_known
     both = [entry("D1"), entry("D2")]
     assert kd.judge(both, ["D1", "D2"], PHOTON_FULL, False, "boom", TODAY).is_known
-
-
-def test_failing_claims_reads_the_leading_tag_of_cited_ids():
-    assert kd.failing_claims("AssertionError: [D1, D2] documented: x", ["D1", "D2"]) == ["D1", "D2"]
-    assert kd.failing_claims("[R9] nope\n[D2] documented", ["D1", "D2"]) == ["D2"]
-    assert kd.failing_claims("no tag", ["D1"]) == ["D1"]
 
 
 def test_load_reads_and_validates(tmp_path):
@@ -103,9 +96,9 @@ def test_an_entry_excuses_only_its_own_symptom():
     e = entry(observed=r"is-enabled docker.service` says 'disabled'")
     own = "[D1] documented: enabled at boot; `systemctl is-enabled docker.service` says 'disabled'"
     other = "[D1] documented: enabled at boot; `systemctl is-enabled docker.service` says 'masked'"
-    v = kd.judge([e], ["D1"], PHOTON_FULL, passed=False, message=own, today=TODAY)
+    v = kd.judge([e], ["D1"], PHOTON_FULL, passed=False, failure=own, today=TODAY)
     assert v.is_known and not v.unmatched
-    v = kd.judge([e], ["D1"], PHOTON_FULL, passed=False, message=other, today=TODAY)
+    v = kd.judge([e], ["D1"], PHOTON_FULL, passed=False, failure=other, today=TODAY)
     assert not v.is_known and v.unmatched == [e]
 
 

@@ -3,6 +3,7 @@ import re
 from html.parser import HTMLParser
 
 from harness.model.claims import Claim
+from harness.model.verdicts import TestRecord, claim_verdicts
 from harness.report import matrix as rpt
 
 CLAIMS = [Claim("D1", "1 Docker", "enabled by default"), Claim("D2", "1 Docker", "running <by> default"),
@@ -12,8 +13,9 @@ MINI = rpt.TargetInfo("photon-minimal-container", "", "minimal", "container", so
 RUN = rpt.RunInfo("s1", "photon-harness: recipes=photon", "t0", "t1", "pytest suites")
 
 
-def result(nodeid, claims, target, outcome, message="", **kw):
-    return rpt.TestResult(nodeid, claims, target.id if hasattr(target, "id") else target, outcome, message, **kw)
+def result(nodeid, claims, target, outcome, message="", failing=(), **kw):
+    return TestRecord(nodeid, claim_verdicts(claims, outcome, tuple(failing)), outcome,
+                      target.id if hasattr(target, "id") else target, message=message, **kw)
 
 
 def matrix():
@@ -22,7 +24,7 @@ def matrix():
         result("t::b[full]", ["D1", "D2"], FULL, "failed", "[D2] Active: inactive (dead)"),
         result("t::a[minimal]", ["D1"], MINI, "known difference", "known difference: tracker"),
         result("t::b[minimal]", ["D1", "D2"], MINI, "skipped", "needs a VM"),
-        result("t::host", ["R1"], rpt.NO_TARGET, "passed", inner_images=["photon <- x (substitute)"]),
+        result("t::host", ["R1"], rpt.NO_TARGET, "passed", substitutions=["photon <- x (substitute)"]),
     ]
     observed = [rpt.TargetInfo(FULL.id, "photon", "full", "container", "img:1", "photon", "Photon OS 5.0")]
     return rpt.build(CLAIMS, [FULL, MINI], results, observed)
