@@ -9,5 +9,6 @@ pytest_plugins = [
     "fixtures.nfs",
     "fixtures.distributed_build",
     "fixtures.reporting",
+    "fixtures.reruns",
     "fixtures.cleanup",
 ]

@@ -14,6 +14,7 @@ from harness.model import claims
 from harness.ops.doctor import doctor
 from harness.ops.preflight import add_distributed_build_parser, distributed_build
 from harness.ops.reap import parse_age, reap
+from harness.report import compare, results
 from harness.report.allure import render
 
 
@@ -65,6 +66,19 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    """Exit 1 when NEW has regressions since OLD, 0 otherwise, 4 when either cannot be read."""
+    try:
+        old, new = results.load(args.old), results.load(args.new)
+    except HarnessError as e:
+        print(f"photon-harness: error: {e}", file=sys.stderr)
+        return 4
+    c = compare.compare(old, new)
+    render = {"text": compare.render_text, "md": compare.render_markdown, "json": compare.render_json}[args.format]
+    sys.stdout.write(render(c))
+    return 1 if c.regressions else 0
+
+
 def cmd_kind_build_node_image(args) -> int:
     v = Versions(kind=args.kind_version, kubernetes=args.kubernetes_version)
     r = build_node_image(docker_client(), v)
@@ -112,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("allure_dir", metavar="ALLURE_DIR")
     a.add_argument("-o", "--output", default=None, help="output directory (default ALLURE_DIR-html)")
     a.set_defaults(func=cmd_report)
+    cp = sub.add_parser("compare", help="what changed between two runs (results.json or report directories); "
+                                       "exit 1 on regressions")
+    cp.add_argument("old", metavar="OLD", help="the baseline: a results.json or a report directory")
+    cp.add_argument("new", metavar="NEW", help="the run to judge against it")
+    cp.add_argument("--format", choices=("text", "md", "json"), default="text")
+    cp.set_defaults(func=cmd_compare)
     pf = sub.add_parser("preflight", help="rehearse a documented procedure on your own infrastructure")
     pfsub = pf.add_subparsers(dest="preflight_command", required=True)
     add_distributed_build_parser(pfsub, cmd_preflight_distributed_build)

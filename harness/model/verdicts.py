@@ -65,6 +65,10 @@ class TestRecord:
     evidence: dict[str, list[str]] = field(default_factory=dict)   # what the test recorded (record_property)
     duration: float = 0.0
     version: int = RECORD_VERSION
+    # --rerun-failures: every earlier attempt (outcome, message, observed, duration), oldest first.
+    # A failure that passed on a rerun stays failed and is marked flaky.
+    attempts: list[dict] = field(default_factory=list)
+    flaky: bool = False
 
     def verdict_on(self, claim: str) -> str:
         return self.claims.get(claim, NO_VERDICT)

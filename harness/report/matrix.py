@@ -7,9 +7,8 @@ HTML page (inline CSS, no external assets) and Markdown.
 from __future__ import annotations
 
 import html
-import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.model.claims import Claim
@@ -22,6 +21,7 @@ STATE_HELP = {
     "error": "the check could not run (infrastructure: boot, image, engine); no verdict on the claim",
     "blocked": "not reached: an earlier documented step failed (named, with its claim); no verdict on this claim",
     "known difference": "failed, and listed in the known differences file (tracker, review date)",
+    "(flaky)": "failed, then passed on a rerun (--rerun-failures): still a failure; every attempt is in the record",
     "passed": "behaved as documented",
     "skipped": "not checked on this target (reason given)",
     "not covered": "no test in this run checks this claim on this target",
@@ -37,12 +37,26 @@ class TargetInfo:
     image: str = ""
     source: str = ""     # where it came from: the harness's photon or standin recipe, or the user's (user)
     os: str = ""         # what it is, in words (version, build, PRETTY_NAME)
+    version: str = ""    # os-release VERSION_ID as read ("5.0" on Photon)
+    digest: str = ""     # what exactly was booted: the image id, or the disk file's size and time
+
+    def key(self) -> tuple[str, str, str, str]:
+        """Who this target is across runs (a nightly image has a new digest every night)."""
+        return (self.base, self.version, self.flavor, self.backend)
+
+    def label(self) -> str:
+        return f"{self.flavor or '?'} / {self.base or 'not booted'} {self.version}".rstrip() + f" / {self.backend or '?'}"
 
 
 @dataclass
 class Cell:
     state: str
     results: list[TestRecord]
+
+    @property
+    def flaky(self) -> bool:
+        """A failure here passed on a rerun (--rerun-failures): still failed, and marked so."""
+        return any(r.flaky for r in self.results)
 
 
 @dataclass
@@ -55,6 +69,9 @@ class RunInfo:
     known_differences_file: str = ""
     outcome: str = ""               # how the run ended: completed, interrupted, ...
     directory: str = ""             # where the report is written (attachments link relative to it)
+    harness_version: str = ""
+    docs_version: str = ""          # the Photon documentation version the claims come from
+    baseline: str = ""              # the results this run was compared with (--baseline)
 
 
 def identity_banner(targets: list[TargetInfo]) -> tuple[str, str]:
@@ -149,7 +166,9 @@ def _cell_detail(result: TestRecord) -> str:
 
 def _record_notes(r: TestRecord) -> list[str]:
     return (r.notes + [f"deviation: {d}" for d in r.deviations]
-            + [f"inner image: {i}" for i in r.substitutions])
+            + [f"inner image: {i}" for i in r.substitutions]
+            + [f"attempt {n} of {len(r.attempts) + 1}: {a['outcome']} ({a.get('duration', 0):.1f}s): "
+               f"{a['message'][:600]}" for n, a in enumerate(r.attempts, 1)])
 
 
 def _outcome_on(r: TestRecord, claim_id: str) -> str:
@@ -193,7 +212,8 @@ def _anchor(claim_id: str, target_id: str) -> str:
     return "d-" + re.sub(r"[^A-Za-z0-9]+", "-", f"{claim_id}-{target_id}")
 
 
-def render_html(m: Matrix, run: RunInfo) -> str:
+def render_html(m: Matrix, run: RunInfo, extra: str = "") -> str:
+    """The page; `extra` (HTML) goes after the run's header, before the targets."""
     e = html.escape
     counts = m.counts()
     covered = m.covered_claims()
@@ -210,7 +230,7 @@ def render_html(m: Matrix, run: RunInfo) -> str:
            f"<tr><td>Known differences file</td><td>{e(run.known_differences_file or '(none)')}</td></tr>",
            f"<tr><td>Claims checked by this run</td><td>{len(covered)} of {len(m.claims)}</td></tr>",
            "<tr><td>Cells</td><td>" + ", ".join(f"{e(s)}: {counts[s]}" for s in STATES) + "</td></tr>",
-           "</table>"]
+           "</table>", extra]
     out.append("<h2>Targets</h2><table><tr><th>Target</th><th>What it is (read from it)</th><th>Flavour</th>"
                "<th>Backend</th><th>Source</th><th>Image</th></tr>")
     for t in m.targets:
@@ -234,7 +254,7 @@ def render_html(m: Matrix, run: RunInfo) -> str:
             out.append(f"<tr><th colspan='{2 + len(m.targets)}'>{e(section)}</th></tr>")
         out.append(f"<tr><td><b>{e(claim.id)}</b></td><td class='claimtext'>{e(claim.text)}</td>")
         for t, cell in zip(m.targets, cells):
-            label = e(cell.state)
+            label = e(cell.state) + (" (flaky)" if cell.flaky else "")
             if cell.results:
                 label = f"<a href='#{_anchor(claim.id, t.id)}'>{label}</a> <span class='small'>({len(cell.results)})</span>"
             out.append(f"<td class='state {_css_class(cell.state)}'>{label}</td>")
@@ -280,7 +300,7 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(m: Matrix, run: RunInfo) -> str:
+def render_markdown(m: Matrix, run: RunInfo, extra: str = "") -> str:
     counts = m.counts()
     lines = ["# Photon OS conformance report", "",
              f"> **{identity_banner(m.targets)[0]}**", "", run.plan, "",
@@ -289,7 +309,7 @@ def render_markdown(m: Matrix, run: RunInfo) -> str:
              f"- Command: `{run.command}`",
              f"- Known differences file: {run.known_differences_file or '(none)'}",
              f"- Claims checked by this run: {len(m.covered_claims())} of {len(m.claims)}",
-             "- Cells: " + ", ".join(f"{s}: {counts[s]}" for s in STATES), "",
+             "- Cells: " + ", ".join(f"{s}: {counts[s]}" for s in STATES), "", *([extra] if extra else []),
              "## Targets", "", "| Target | What it is (read from it) | Flavour | Backend | Source | Image |",
              "|---|---|---|---|---|---|"]
     lines += [f"| {t.id} | {t.os or '(not booted in this run: not identified)'} | {t.flavor} | {t.backend} | "
@@ -301,7 +321,7 @@ def render_markdown(m: Matrix, run: RunInfo) -> str:
               "|---|---|" + "---|" * len(m.targets)]
     for claim, cells in m.rows():
         lines.append(f"| {claim.id} | {_md_escape(claim.text)} | " +
-                     " | ".join(c.state for c in cells) + " |")
+                     " | ".join(c.state + (" (flaky)" if c.flaky else "") for c in cells) + " |")
     notes = m.notes()
     if notes:
         lines += ["", "## Known differences to review", ""] + [f"- `{r.nodeid}`: {n}" for r, n in notes]
@@ -321,18 +341,3 @@ def render_markdown(m: Matrix, run: RunInfo) -> str:
                 lines += [f"  - attachment: [{Path(a).name}]({_href(a, run.directory)})" for a in r.attachments]
             lines.append("")
     return "\n".join(lines) + "\n"
-
-
-def write(directory: Path, m: Matrix, run: RunInfo) -> Path:
-    """Write report.html, report.md and results.json; return the HTML path."""
-    directory.mkdir(parents=True, exist_ok=True)
-    run.directory = str(directory)
-    (directory / "report.md").write_text(render_markdown(m, run))
-    (directory / "results.json").write_text(json.dumps(
-        {"run": dict(asdict(run), banner=identity_banner(m.targets)[0]), "targets": [asdict(t) for t in m.targets],
-         "results": [r.to_dict() for r in m.results],
-         "matrix": {c.id: {t.id: cell.state for t, cell in zip(m.targets, cells)} for c, cells in m.rows()}},
-        indent=1) + "\n")
-    page = directory / "report.html"
-    page.write_text(render_html(m, run))
-    return page

@@ -21,3 +21,9 @@ def derived_full_image(docker_client):
     yield build
     for tag in made:
         docker_client.images.remove(tag, force=True)
+
+
+@pytest.fixture
+def docker_disabled_full_image(derived_full_image):
+    """The full flavour with docker.service disabled: a session-labelled image, removed afterwards."""
+    return derived_full_image("systemctl disable docker.service docker.socket")

@@ -24,12 +24,6 @@ def run_pytest(*args, session=None, timeout=900):
                           capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture
-def docker_disabled_full_image(derived_full_image):
-    """The full flavour with docker.service disabled: a session-labelled image, removed afterwards."""
-    return derived_full_image("systemctl disable docker.service docker.socket")
-
-
 def test_disabled_docker_unit_fails_d1_and_d2_naming_the_claims(docker_disabled_full_image, docker_client):
     session = "selftest-" + new_session_id()
     r = run_pytest("suites/containers", "--base", "standin", "--flavor", "full",

@@ -5,6 +5,7 @@ from html.parser import HTMLParser
 from harness.model.claims import Claim
 from harness.model.verdicts import TestRecord, claim_verdicts
 from harness.report import matrix as rpt
+from harness.report import publish
 
 CLAIMS = [Claim("D1", "1 Docker", "enabled by default"), Claim("D2", "1 Docker", "running <by> default"),
           Claim("R1", "2 Rootless", "newuidmap present")]
@@ -72,7 +73,7 @@ class Texts(HTMLParser):
 
 
 def test_html_is_self_contained_and_shows_every_claim_banner_and_failure(tmp_path):
-    page = rpt.write(tmp_path, matrix(), RUN)
+    page, _ = publish.write_report(tmp_path, matrix(), RUN)
     html = page.read_text()
     p = Texts()
     p.feed(html)
@@ -101,7 +102,7 @@ def test_a_failure_tagged_with_one_claim_is_no_verdict_on_the_others(tmp_path):
     assert len(m.cell("D1", FULL.id).results) == 2  # still listed under D1
     md = rpt.render_markdown(m, RUN)
     assert "failed on D2 (no verdict on D1)" in md
-    rpt.write(tmp_path, m, RUN)
+    publish.write_report(tmp_path, m, RUN)
     assert "href='attachments/journal.txt'" in (tmp_path / "report.html").read_text()
 
 
@@ -133,7 +134,7 @@ def test_non_photon_columns_are_marked(tmp_path):
     md = rpt.render_markdown(m, RUN)
     assert "full / standin / vm (NOT Photon)" in md and "full / photon / container |" in md
     assert "| user-full-vm | the photon-harness stand-in (Debian), not Photon OS | full | vm | as given by the user |" in md
-    rpt.write(tmp_path, m, RUN)
+    publish.write_report(tmp_path, m, RUN)
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["run"]["banner"].startswith("MIXED RUN")
     assert {t["id"]: t["base"] for t in data["targets"]} == {"user-full-vm": "standin", "photon-full-container": "photon"}
@@ -147,7 +148,7 @@ def test_blocked_is_its_own_state_between_error_and_known_difference(tmp_path):
     assert m.cell("R2", FULL.id).state == "blocked" and m.counts()["blocked"] == 1
     assert rpt.worst(["blocked", "passed"]) == "blocked" and rpt.worst(["blocked", "error"]) == "error"
     assert rpt.worst(["blocked", "known difference"]) == "blocked"
-    rpt.write(tmp_path, m, RUN)
+    publish.write_report(tmp_path, m, RUN)
     assert "(claim R5)" in (tmp_path / "report.html").read_text()
     assert json.loads((tmp_path / "results.json").read_text())["matrix"]["R2"][FULL.id] == "blocked"
 

@@ -1,0 +1,36 @@
+"""A run's report directory: report.html, report.md and results.json (and the baseline view)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.report import compare as cmp
+from harness.report import matrix as rpt
+from harness.report import results
+
+RERUN_FILE = "failed-tests.txt"
+
+
+def write_report(directory: Path, m: rpt.Matrix, run: rpt.RunInfo,
+                 baseline: results.Results | None = None) -> tuple[Path, cmp.Comparison | None]:
+    """Write the three files; return the HTML page's path and, with a baseline, what changed since."""
+    directory.mkdir(parents=True, exist_ok=True)
+    run.directory = str(directory)
+    doc = results.document(m, run)
+    since = None
+    if baseline is not None:
+        run.baseline = str(baseline.path)
+        doc = results.document(m, run)
+        since = cmp.compare(baseline, results.parse(doc, "this run", directory / results.FILE))
+        doc["since_baseline"] = since.to_dict()
+    (directory / "report.md").write_text(rpt.render_markdown(m, run, cmp.render_markdown(since) if since else ""))
+    (directory / results.FILE).write_text(json.dumps(doc, indent=1) + "\n")
+    page = directory / "report.html"
+    page.write_text(rpt.render_html(m, run, cmp.render_html(since) if since else ""))
+    failed = [r.nodeid for r in m.results if r.outcome in ("failed", "error")]
+    rerun = directory / RERUN_FILE
+    if failed:   # `python3 -m pytest @FILE ...` runs just these again (pytest reads arguments from it)
+        rerun.write_text("\n".join(dict.fromkeys(failed)) + "\n")
+    elif rerun.exists():
+        rerun.unlink()
+    return page, since
