@@ -14,7 +14,7 @@ from harness.model import claims
 from harness.ops.doctor import doctor
 from harness.ops.preflight import add_distributed_build_parser, distributed_build
 from harness.ops.reap import parse_age, reap
-from harness.report import compare, results
+from harness.report import compare, history, results
 from harness.report.allure import render
 
 
@@ -79,6 +79,12 @@ def cmd_compare(args) -> int:
     return 1 if c.regressions else 0
 
 
+def cmd_history(args) -> int:
+    page = history.write(args.directory, args.output)
+    print(f"history: {page}")
+    return 0
+
+
 def cmd_kind_build_node_image(args) -> int:
     v = Versions(kind=args.kind_version, kubernetes=args.kubernetes_version)
     r = build_node_image(docker_client(), v)
@@ -132,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("new", metavar="NEW", help="the run to judge against it")
     cp.add_argument("--format", choices=("text", "md", "json"), default="text")
     cp.set_defaults(func=cmd_compare)
+    h = sub.add_parser("history", help="one offline HTML page over many runs: claims x runs, flakes, failing since")
+    h.add_argument("directory", metavar="DIR", help="a directory holding report directories (each with results.json)")
+    h.add_argument("-o", "--output", default=None, help="the page to write (default DIR/history.html)")
+    h.set_defaults(func=cmd_history)
     pf = sub.add_parser("preflight", help="rehearse a documented procedure on your own infrastructure")
     pfsub = pf.add_subparsers(dest="preflight_command", required=True)
     add_distributed_build_parser(pfsub, cmd_preflight_distributed_build)

@@ -204,7 +204,7 @@ pre{white-space:pre-wrap;word-break:break-word;background:#f7f7f9;border:1px sol
 """
 
 
-def _css_class(state: str) -> str:
+def css_class(state: str) -> str:
     return {"known difference": "known", "not covered": "notcovered"}.get(state, state)
 
 
@@ -257,7 +257,7 @@ def render_html(m: Matrix, run: RunInfo, extra: str = "") -> str:
             label = e(cell.state) + (" (flaky)" if cell.flaky else "")
             if cell.results:
                 label = f"<a href='#{_anchor(claim.id, t.id)}'>{label}</a> <span class='small'>({len(cell.results)})</span>"
-            out.append(f"<td class='state {_css_class(cell.state)}'>{label}</td>")
+            out.append(f"<td class='state {css_class(cell.state)}'>{label}</td>")
         out.append("</tr>")
     out.append("</table><p class='small'>" + "<br>".join(
         f"<b>{e(s)}</b>: {e(h)}" for s, h in STATE_HELP.items()) + "</p>")
@@ -274,7 +274,7 @@ def render_html(m: Matrix, run: RunInfo, extra: str = "") -> str:
             if not cell.results:
                 continue
             out.append(f"<h3 id='{_anchor(claim.id, t.id)}'>{e(claim.id)} on {e(t.id)}: "
-                       f"<span class='{_css_class(cell.state)}'>&nbsp;{e(cell.state)}&nbsp;</span></h3>")
+                       f"<span class='{css_class(cell.state)}'>&nbsp;{e(cell.state)}&nbsp;</span></h3>")
             for r in cell.results:
                 out.append(f"<div class='small'><code>{e(r.nodeid)}</code> - <b>{e(_outcome_on(r, claim.id))}</b> "
                            f"({r.duration:.1f}s)</div>")

@@ -56,6 +56,15 @@ def test_a_drifted_target_shows_exactly_its_regressions_and_the_reverse_shows_th
     assert r.returncode == 0 and "2 failed" in r.stdout, r.stdout[-3000:]
     assert "0 regression(s)" in r.stdout and "STILL FAILING: D1" in r.stdout, r.stdout[-3000:]
 
+    # The history page over these real runs: D1 fails in the newest run, and has since the drifted one.
+    h = subprocess.run([sys.executable, "-m", "harness.cli", "history", str(tmp_path), "-o", str(tmp_path / "h.html")],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert h.returncode == 0, h.stdout + h.stderr
+    started = json.loads((bad / "results.json").read_text())["run"]["started"]
+    page = (tmp_path / "h.html").read_text()
+    row = next(line for line in page.splitlines() if line.startswith("<tr data-claim='D1'"))
+    assert f"<td class='small'>{started}</td>" in row, row
+
     c = compare(bad, good)   # the reverse: fixed
     assert c.returncode == 0 and "FIXED: D1" in c.stdout and "FIXED: D2" in c.stdout, c.stdout + c.stderr
     c = compare(good, bad / "results.json")
