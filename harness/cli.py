@@ -11,6 +11,8 @@ from harness.artifacts.vm import standin_ova
 from harness.core.engine import docker_client
 from harness.core.errors import HarnessError
 from harness.model import claims
+from harness.ops import cache_prune
+from harness.ops.bench import bench
 from harness.ops.doctor import doctor
 from harness.ops.preflight import add_distributed_build_parser, distributed_build
 from harness.ops.reap import parse_age, reap
@@ -79,6 +81,25 @@ def cmd_compare(args) -> int:
     return 1 if c.regressions else 0
 
 
+def cmd_cache_prune(args) -> int:
+    try:
+        client = docker_client()
+    except HarnessError as e:   # the files can still be pruned
+        print(f"photon-harness: images left alone: {e}", file=sys.stderr)
+        client = None
+    found = cache_prune.prune(client, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for r in found:
+        print(f"{verb} {r.what} ({r.size / 2**20:.0f} MiB): {r.why}")
+    print(f"{verb} {len(found)} item(s), up to {sum(r.size for r in found) / 2**30:.1f} GiB")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    bench(docker_client(), runs=args.runs, vm=not args.no_vm)
+    return 0
+
+
 def cmd_history(args) -> int:
     page = history.write(args.directory, args.output)
     print(f"history: {page}")
@@ -138,6 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("new", metavar="NEW", help="the run to judge against it")
     cp.add_argument("--format", choices=("text", "md", "json"), default="text")
     cp.set_defaults(func=cmd_compare)
+    cache = sub.add_parser("cache", help="the build cache under ~/.cache/photon-harness")
+    csub = cache.add_subparsers(dest="cache_command", required=True)
+    cpr = csub.add_parser("prune", help="remove superseded images, VM disks and templates")
+    cpr.add_argument("--dry-run", action="store_true", help="list, remove nothing")
+    cpr.set_defaults(func=cmd_cache_prune)
+    b = sub.add_parser("bench", help="measure target boot, VM restore and command round trips on this machine")
+    b.add_argument("--runs", type=int, default=30, help="samples per command path (default 30)")
+    b.add_argument("--no-vm", action="store_true", help="containers only (a VM cold boot takes minutes under TCG)")
+    b.set_defaults(func=cmd_bench)
     h = sub.add_parser("history", help="one offline HTML page over many runs: claims x runs, flakes, failing since")
     h.add_argument("directory", metavar="DIR", help="a directory holding report directories (each with results.json)")
     h.add_argument("-o", "--output", default=None, help="the page to write (default DIR/history.html)")

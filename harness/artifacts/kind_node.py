@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,8 @@ from harness.core.labels import CACHE_LABEL, new_session_id, session_labels
 from harness.core.paths import CACHE_DIR, REPO_ROOT
 
 log = logging.getLogger(__name__)
+# Compile with every core the machine has.
+GO_PARALLEL = str(os.cpu_count() or 1)
 
 RECIPE = REPO_ROOT / "images" / "kind-node"
 KIND_CACHE = CACHE_DIR / "kind"
@@ -87,6 +90,29 @@ def _run(argv: list[str], what: str, cwd: Path | None = None, env: dict | None =
         tail = "\n".join((r.stderr or r.stdout).strip().splitlines()[-15:])
         raise InfrastructureError(f"{what} failed (exit {r.returncode}):\n{tail}")
     return r.stdout
+
+
+def _run_with_progress(argv: list[str], what: str, total: int, cwd: Path, env: dict, timeout: float,
+                       every: float = 30) -> None:
+    """`go build -v`: a line every `every` s with the packages compiled so far (of at most `total`)."""
+    start = time.monotonic()
+    lines: list[str] = []
+    with subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as p:
+        reader = threading.Thread(target=lambda: lines.extend(p.stdout), daemon=True)  # one line per package
+        reader.start()
+        while p.poll() is None:
+            reader.join(timeout=every)
+            elapsed = time.monotonic() - start
+            if elapsed > timeout:
+                p.kill()
+                raise InfrastructureError(f"{what}: timed out after {timeout:.0f}s")
+            if p.poll() is None:
+                log.info(f"[kind] {what}: {len(lines)} of at most {total} packages compiled, {elapsed / 60:.0f} min")
+        reader.join(timeout=10)
+    if p.returncode != 0:
+        tail = "\n".join(line.rstrip() for line in lines[-15:])
+        raise InfrastructureError(f"{what} failed (exit {p.returncode}):\n{tail}")
 
 
 def go_version() -> str:
@@ -164,10 +190,11 @@ def go_build(name: str, version: str, packages: list[str], *, requires: dict[str
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
-        argv = [*_nice(), "go", "build", "-p", "1", "-trimpath", "-ldflags", ldflags, "-o", str(tmp) + "/",
-                *packages]
-        _run(argv, f"go build of {name} {version}", cwd=work,
-             env=_go_env(CGO_ENABLED="1" if cgo else "0"), timeout=4 * 3600)
+        env = _go_env(CGO_ENABLED="1" if cgo else "0")
+        argv = [*_nice(), "go", "build", "-v", "-p", GO_PARALLEL, "-trimpath", "-ldflags", ldflags,
+                "-o", str(tmp) + "/", *packages]
+        total = len(_run(["go", "list", "-deps", *packages], f"go list -deps of {name}", cwd=work, env=env).split())
+        _run_with_progress(argv, f"go build of {name} {version}", total, cwd=work, env=env, timeout=4 * 3600)
         _finish(tmp, out, stamp)
     return out, cached_build(f"kind-go-{name}-{version}", lambda: _stamped(out, stamp), build).cached
 
@@ -288,7 +315,7 @@ def build_binaries(v: Versions, stages: _Stages) -> dict[str, Path]:
             tmp = out.with_name(out.name + ".tmp")
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
-            _run([*_nice(), "go", "install", "-p", "1", "-trimpath", f"sigs.k8s.io/kind@{v.kind}"],
+            _run([*_nice(), "go", "install", "-p", GO_PARALLEL, "-trimpath", f"sigs.k8s.io/kind@{v.kind}"],
                  "go install kind", env=_go_env(GOBIN=str(tmp), CGO_ENABLED="0", GOFLAGS="-buildvcs=false"),
                  cwd=Path(tempfile.gettempdir()))
             _finish(tmp, out, stamp)

@@ -45,9 +45,14 @@ def _run(argv: list[str], timeout: float, what: str) -> None:
         raise InfrastructureError(f"{what} failed (exit {r.returncode}):\n{tail}")
 
 
+def standin_vm_dir() -> Path:
+    """Where the stand-in VM image of the current recipes is (or will be) built."""
+    return CACHE_DIR / "vm" / hash_tree([RECIPES / "standin", RECIPES / "standin-vm"])
+
+
 def standin_vm_image(flavor: str) -> VmImage:
     standin, vm = RECIPES / "standin", RECIPES / "standin-vm"
-    out = CACHE_DIR / "vm" / hash_tree([standin, vm])
+    out = standin_vm_dir()
     disk = out / f"{flavor}.qcow2"
 
     def build():   # both flavours from one root file system
@@ -192,11 +197,32 @@ def standin_ova(flavor: str = "full") -> Path:
     return out
 
 
+CONVERTED = CACHE_DIR / "vm" / "converted"
+
+
 def _converted(src: Path) -> Path:
-    """Where a user's disk is kept as qcow2: keyed by the file (path and modification time)."""
-    out = CACHE_DIR / "vm" / "converted" / f"{key(str(src.resolve()), src.stat().st_mtime)}.qcow2"
+    """Where a user's disk is kept as qcow2: keyed by the file (path and modification time).
+
+    A `.source` file beside it names that file, so `cache prune` can tell when it is gone or changed.
+    """
+    out = CONVERTED / f"{key(str(src.resolve()), src.stat().st_mtime)}.qcow2"
     out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".source").write_text(json.dumps({"path": str(src.resolve()), "mtime": src.stat().st_mtime}))
     return out
+
+
+def converted_source_gone(disk: Path) -> str:
+    """Why a converted disk is superseded ("" if its source is still the file it was made from)."""
+    try:
+        src = json.loads(disk.with_suffix(".source").read_text())
+    except (OSError, ValueError):
+        return "made before sources were recorded"
+    path = Path(src["path"])
+    if not path.exists():
+        return f"its source {path} is gone"
+    if path.stat().st_mtime != src["mtime"]:
+        return f"its source {path} changed since"
+    return ""
 
 
 def prepare_disk(path: str) -> Path:

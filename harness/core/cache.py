@@ -65,6 +65,20 @@ def build_lock(name: str):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def lock_held(name: str) -> bool:
+    """Whether some process is building `name` right now (holds its build lock)."""
+    path = CACHE_DIR / "locks" / (_safe(name) + ".lock")
+    if not path.exists():
+        return False
+    with open(path) as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return False
+
+
 @dataclass(frozen=True)
 class Built:
     cached: bool

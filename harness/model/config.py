@@ -59,6 +59,7 @@ class RunConfig:
     vm_images: dict[str, str] = field(default_factory=dict)   # flavour -> qcow2/raw/ova path
     host_url: str = ""                                        # ssh://user@host[:port] for --backend ssh
     ssh_key: str = ""
+    vm_snapshots: bool = True     # VM targets restored from a booted template, else cold boots
 
     @property
     def is_standin(self) -> bool:
@@ -114,7 +115,8 @@ def image_available(client, ref: str) -> tuple[bool, str]:
 
 def resolve(client, base: str, image: str | None, flavors: str, backends: str,
             inner_images: list[str], target_images: list[str], boot_timeout: float = 120,
-            vm_images: list[str] = (), host_url: str = "", ssh_key: str = "") -> RunConfig:
+            vm_images: list[str] = (), host_url: str = "", ssh_key: str = "",
+            vm_snapshots: str = "on") -> RunConfig:
     if base not in (*BASES, "auto"):
         raise HarnessError(f"unknown --base {base!r}; choose from {', '.join(BASES)}, auto")
     fl = split_list(flavors, FLAVORS, "flavor")
@@ -124,6 +126,8 @@ def resolve(client, base: str, image: str | None, flavors: str, backends: str,
     photon_image = image or DEFAULT_PHOTON_IMAGE
     if boot_timeout <= 0:
         raise HarnessError("--boot-timeout must be positive")
+    if vm_snapshots not in ("on", "off"):
+        raise HarnessError(f"--vm-snapshots {vm_snapshots!r}: choose on or off")
     vms = parse_pairs(list(vm_images), "vm-image", FLAVORS)
     for flavor, path in vms.items():
         if not Path(path).is_file():
@@ -163,4 +167,4 @@ def resolve(client, base: str, image: str | None, flavors: str, backends: str,
         if missing:
             raise HarnessError(f"--backend vm on Photon needs --vm-image FLAVOR=PATH for {', '.join(missing)}")
     return RunConfig(resolved, base, reason, photon_image, fl, be, inner, targets, boot_timeout,
-                     vms, host_url, ssh_key)
+                     vms, host_url, ssh_key, vm_snapshots == "on")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 import select
 import shlex
 import tarfile
@@ -61,6 +62,21 @@ class ContainerSession(PtySession):
                                  f"last output: {self.buffer.text[-300:]!r}") from None
         finally:
             self.abort()
+
+
+# A command of plain words whose first word is a program (not a shell builtin or keyword) runs
+# without a shell: one exec fewer per command, so target.run keeps pace with a bare `docker exec`.
+PLAIN_WORDS = re.compile(r"[A-Za-z0-9_./:,@%+-]+( [A-Za-z0-9_./:,@%+=-]+)*")
+SHELL_WORDS = {"exit", "cd", "export", "set", "unset", "ulimit", "umask", "source", ".", "exec", "eval", "read",
+               "wait", "trap", "shift", "return", "alias", "type", "command", "hash", "if", "for", "while",
+               "case", "until", "!", "{", "local", "readonly", "times", "getopts", "jobs", "fg", "bg"}
+
+
+def command_argv(command: str) -> list[str]:
+    """What runs `command`: its words when a shell would add nothing, else /bin/sh -c."""
+    if PLAIN_WORDS.fullmatch(command) and command.split()[0] not in SHELL_WORDS:
+        return command.split()
+    return ["/bin/sh", "-c", command]
 
 
 class ContainerTarget:
@@ -150,7 +166,7 @@ class ContainerTarget:
             env: dict | None = None) -> CommandResult:
         """Run `command` with /bin/sh; bounded by coreutils timeout inside and a socket timeout here."""
         api = self.client.api
-        argv = ["timeout", "-k", "5", str(int(timeout)), "/bin/sh", "-c", command]
+        argv = ["timeout", "-k", "5", str(int(timeout)), *command_argv(command)]
         start = time.monotonic()
         exec_id = api.exec_create(self.container.id, argv, user=user or "", environment=env,
                                   stdout=True, stderr=True)["Id"]

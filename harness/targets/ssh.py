@@ -5,7 +5,7 @@ from harness.core.errors import InfrastructureError
 from harness.model.config import parse_host_url
 from harness.targets.base import TargetSpec
 from harness.targets.testinfra_backend import host_for
-from harness.targets.vm import SshCommands
+from harness.targets.ssh_commands import SshCommands
 
 
 class SshTarget(SshCommands):

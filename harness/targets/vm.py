@@ -11,13 +11,17 @@ KVM is used when a bounded probe shows hardware virtualisation really works
 (here /dev/kvm exists but a guest hangs), else TCG. The base disk is never
 written: each VM boots a qcow2 overlay. Each VM's PID file, overlay and console
 live in a run directory named after the session label, so `reap` finds them.
+
+With snapshots on (the default), a VM does not boot: it is restored from its recipe's template
+(vm_template.py), a machine booted once to systemd running and saved; when no template can be
+made or restored, it boots cold and says why in `boot_kind`.
 """
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
-import shlex
 import shutil
 import signal
 import socket
@@ -25,16 +29,21 @@ import subprocess
 import time
 from pathlib import Path
 
-from harness.core.commands import CommandResult
-from harness.core.errors import CommandTimeout, InfrastructureError
+from harness.core.errors import InfrastructureError
 from harness.core.labels import selected, session_labels
 from harness.core.paths import CACHE_DIR
 from harness.core.wait import WaitTimeout, wait_for
-from harness.targets.base import PtySession, TargetSpec
+from harness.targets.base import TargetSpec
+from harness.targets.qmp import Qmp
+from harness.targets.ssh_commands import SshCommands
 from harness.targets.testinfra_backend import host_for
+from harness.targets.vm_template import TemplateBootFailed, template_for
 
 RUN_DIR = CACHE_DIR / "run"
 USER = "root"
+RESTORE_TIMEOUT = 180   # a restore answers in seconds; past this, boot cold instead
+PROGRESS_EVERY = 30     # seconds between progress lines while a VM boots
+log = logging.getLogger(__name__)
 
 
 def free_port() -> int:
@@ -84,6 +93,10 @@ def kvm_works(kernel: Path, timeout: float = 20) -> bool:
     return "Linux version" in out
 
 
+def choose_accel(kernel: Path | None) -> str:
+    return "kvm" if (kernel and kvm_works(kernel)) else "tcg,tb-size=256"
+
+
 def ssh_banner(port: int, timeout: float = 5) -> str:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
@@ -93,104 +106,16 @@ def ssh_banner(port: int, timeout: float = 5) -> str:
     return data.decode(errors="replace").strip() if data.startswith(b"SSH-") else ""
 
 
-class SshSession(PtySession):
-    """An interactive command on a pseudo-terminal over SSH."""
-
-    def __init__(self, channel, describe: str):
-        self.channel = channel
-        super().__init__(describe)
-
-    def _read(self, timeout: float):
-        self.channel.settimeout(timeout)
-        try:
-            return self.channel.recv(65536)
-        except socket.timeout:
-            return None
-
-    def _write(self, data: bytes) -> None:
-        self.channel.sendall(data)
-
-    def abort(self) -> None:
-        self.channel.close()
-        self.closed = True
-
-    def close(self, timeout: float = 30) -> int:
-        def ended() -> bool:
-            if self.channel.recv_ready():   # keep reading, so the command never blocks on its output
-                self.buffer.text += self.channel.recv(65536).decode(errors="replace")
-            return self.channel.exit_status_ready()
-        try:
-            wait_for("the interactive command to end", ended, timeout=timeout, interval=0.1)
-        except WaitTimeout:
-            self.abort()
-            raise CommandTimeout(f"interactive session still running after {timeout:.0f}s") from None
-        status = self.channel.recv_exit_status()
-        self.abort()
-        return status
-
-
-class SshCommands:
-    """run / interactive / files over one paramiko connection (shared by vm and ssh targets)."""
-
-    ssh = None
-    spec: TargetSpec
-
-    def run(self, command: str, user: str | None = None, timeout: float = 120,
-            env: dict | None = None) -> CommandResult:
-        if user and user != "root":
-            command = f"su - {shlex.quote(user)} -c {shlex.quote(command)}"
-        if env:
-            command = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + command
-        start = time.monotonic()
-        wrapped = f"timeout -k 5 {int(timeout)} /bin/sh -c {shlex.quote(command)}"
-        stdin, stdout, stderr = self.ssh.exec_command(wrapped, timeout=timeout + 15)
-        try:
-            out = stdout.read().decode(errors="replace")
-            err = stderr.read().decode(errors="replace")
-        except socket.timeout:
-            raise CommandTimeout(f"{command!r} on {self.spec.id} gave no answer in {timeout + 15:.0f}s") from None
-        code = stdout.channel.recv_exit_status()
-        duration = time.monotonic() - start
-        if code in (124, 137) and duration >= timeout:
-            raise CommandTimeout(f"{command!r} on {self.spec.id} ran past its {timeout:.0f}s timeout")
-        return CommandResult(command, code, out, err, duration, user or "root")
-
-    def interactive(self, command: str, user: str | None = None) -> SshSession:
-        if user and user != "root":
-            command = f"su - {shlex.quote(user)} -c {shlex.quote(command)}"
-        channel = self.ssh.get_transport().open_session()
-        channel.get_pty(width=200, height=50)
-        channel.exec_command(command)
-        return SshSession(channel, f"{command!r} on {self.spec.id}")
-
-    def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        with self.ssh.open_sftp() as sftp:
-            with sftp.open(path, "wb") as f:
-                f.write(data)
-            sftp.chmod(path, mode)
-
-    def get_file(self, path: str) -> bytes:
-        with self.ssh.open_sftp() as sftp:
-            try:
-                with sftp.open(path, "rb") as f:
-                    return f.read()
-            except FileNotFoundError:
-                raise FileNotFoundError(f"{path} on {self.spec.id}") from None
-
-    def journal(self, unit: str | None = None, lines: int = 200) -> str:
-        unit_arg = f"-u {shlex.quote(unit)} " if unit else ""
-        return self.run(f"journalctl --no-pager {unit_arg}-n {lines}", timeout=30).stdout
-
-
 class VmTarget(SshCommands):
     """Boots a disk image in QEMU (direct kernel boot for the stand-in) and reaches it over SSH."""
 
     def __init__(self, spec: TargetSpec, session_id: str, disk: Path, kernel: Path | None = None,
                  initrd: Path | None = None, kernel_args: str = "", memory_mb: int = 1024, cpus: int = 2,
-                 boot_timeout: float = 300):
+                 boot_timeout: float = 300, snapshots: bool = True):
         self.spec, self.session_id = spec, session_id
         self.disk, self.kernel, self.initrd, self.kernel_args = disk, kernel, initrd, kernel_args
         self.memory_mb, self.cpus, self.boot_timeout = memory_mb, cpus, boot_timeout
+        self.snapshots = snapshots
         self.name = f"ph-{session_id}-{spec.id}-{int(time.time() * 1000) % 100000}"
         self.dir = RUN_DIR / session_id / self.name
         self.console = self.dir / "console.log"
@@ -199,17 +124,31 @@ class VmTarget(SshCommands):
         self.ssh = None
         self._host = None
         self.boot_seconds: float | None = None
+        self.boot_kind = ""   # cold, or restored from a template (and how long the template took)
+        self.template = None  # the VmTemplate it was restored from
         self.accel = ""
 
-    def _qemu_argv(self) -> list[str]:
+    @property
+    def key_file(self) -> Path:
+        """Root's private key for this VM (the template's, when restored from one)."""
+        return (self.template.dir if self.template else self.dir) / "id"
+
+    @property
+    def public_key(self) -> str:
+        """Root's authorized key on this VM (the template's, when restored from one)."""
+        return ((self.template.dir if self.template else self.dir) / "id.pub").read_text().strip()
+
+    def _qemu_argv(self, key_dir: Path) -> list[str]:
+        """The machine; a restore must describe the same devices as the boot it restores."""
         argv = ["qemu-system-x86_64", "-name", self.name, "-m", str(self.memory_mb), "-smp", str(self.cpus),
                 "-cpu", "max", "-accel", self.accel, "-display", "none", "-daemonize",
                 "-pidfile", str(self.dir / "qemu.pid"), "-serial", f"file:{self.console}",
+                "-qmp", f"unix:{self.dir / 'qmp.sock'},server=on,wait=off",
                 "-drive", f"file={self.dir / 'overlay.qcow2'},if=virtio,format=qcow2",
-                "-drive", f"file={self.dir / 'seed.iso'},if=virtio,media=cdrom,readonly=on",
+                "-drive", f"file={key_dir / 'seed.iso'},if=virtio,media=cdrom,readonly=on",
                 "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{self.port}-:22",
                 "-device", "virtio-net-pci,netdev=n0",
-                *key_credential((self.dir / "id.pub").read_text())]
+                *key_credential((key_dir / "id.pub").read_text())]
         if self.kernel:
             argv += ["-kernel", str(self.kernel), "-append",
                      f"root=/dev/vda rw console=ttyS0 {self.kernel_args}".strip()]
@@ -217,36 +156,108 @@ class VmTarget(SshCommands):
                 argv += ["-initrd", str(self.initrd)]
         return argv
 
-    def boot(self) -> "VmTarget":
-        import paramiko
-        start = time.monotonic()
+    def _prepare(self, backing: Path) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "labels.json").write_text(json.dumps(dict(session_labels(self.session_id), target=self.spec.id)))
+        r = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(backing),
+                            str(self.dir / "overlay.qcow2")], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise InfrastructureError(f"qemu-img overlay failed: {r.stderr.strip()}")
+        self.port = free_port()
+
+    def _start(self, argv: list[str]) -> None:
+        r = subprocess.run(argv, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise InfrastructureError(f"qemu did not start: {r.stderr.strip()}")
+        self.pid = int((self.dir / "qemu.pid").read_text())
+
+    def boot(self) -> "VmTarget":
+        start = time.monotonic()
+        self.accel = choose_accel(self.kernel)
+        if self.snapshots:
+            try:
+                return self._restore(start)
+            except TemplateBootFailed:
+                raise   # the recipe itself does not boot: a cold boot would fail the same way
+            except InfrastructureError as e:
+                why = str(e).splitlines()[0][:300]
+                log.warning("VM %s: no snapshot, booting cold: %s", self.spec.id, why)
+                self._discard()
+                self.boot_kind = f"cold boot (snapshot unavailable: {why})"
+        return self._cold_boot(time.monotonic())
+
+    def _cold_boot(self, start: float) -> "VmTarget":
+        import paramiko
+        self._prepare(self.disk)
         # A key per VM, made here: nothing of the user's is injected.
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", self.name, "-f", str(self.dir / "id")],
                        check=True)
         self._key = paramiko.Ed25519Key.from_private_key_file(str(self.dir / "id"))
-        public = (self.dir / "id.pub").read_text().strip()
-        seed_iso(self.dir / "seed.iso", self.spec.flavor, public)
-        r = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(self.disk),
-                            str(self.dir / "overlay.qcow2")], capture_output=True, text=True)
-        if r.returncode != 0:
-            raise InfrastructureError(f"qemu-img overlay failed: {r.stderr.strip()}")
-        self.accel = "kvm" if (self.kernel and kvm_works(self.kernel)) else "tcg,tb-size=256"
-        self.port = free_port()
-        r = subprocess.run(self._qemu_argv(), capture_output=True, text=True)
-        if r.returncode != 0:
-            self.close()
-            raise InfrastructureError(f"qemu did not start: {r.stderr.strip()}")
-        self.pid = int((self.dir / "qemu.pid").read_text())
+        seed_iso(self.dir / "seed.iso", self.spec.flavor, (self.dir / "id.pub").read_text().strip())
         try:
-            self._wait_for_ssh(start)
+            self._start(self._qemu_argv(self.dir))
+            self._wait_for_ssh(start, self.boot_timeout)
             self.wait_until_booted(max(180.0, start + self.boot_timeout - time.monotonic()))
         except BaseException:
             self.close()
             raise
         self.boot_seconds = time.monotonic() - start
+        self.boot_kind = self.boot_kind or "cold boot"
         return self
+
+    def _restore(self, start: float) -> "VmTarget":
+        """Start from the recipe's template: its saved state on a new overlay over its frozen disk."""
+        import paramiko
+        template, built = template_for(self, lambda: VmTarget(self.spec, self.session_id, self.disk, self.kernel,
+                                                               self.initrd, self.kernel_args, self.memory_mb,
+                                                               self.cpus, self.boot_timeout, snapshots=False))
+        restore_start = time.monotonic()
+        self.template = template
+        self._key = paramiko.Ed25519Key.from_private_key_file(str(template.key_file))
+        self._prepare(template.disk)
+        self._start(self._qemu_argv(template.dir) + ["-incoming", f"exec:cat {template.state}"])
+        qmp = Qmp(self.dir / "qmp.sock")
+        try:
+            qmp.wait_status(("paused", "postmigrate"), timeout=RESTORE_TIMEOUT)   # the state is loaded
+            qmp.execute("cont")
+        finally:
+            qmp.close()
+        self._wait_for_ssh(restore_start, RESTORE_TIMEOUT)
+        # The guest's clock is the template's (minutes or days behind): set it from the host.
+        self.run(f"date -u -s @{int(time.time())} >/dev/null", timeout=30)
+        self.wait_until_booted(60)
+        self.boot_seconds = time.monotonic() - start
+        meta = template.meta()
+        self.boot_kind = (f"restored from template {template.dir.name} in {time.monotonic() - restore_start:.0f} s "
+                          + (f"(template built now: cold boot {meta['boot-seconds']} s, save {meta['save-seconds']} s)"
+                             if built else f"(its cold boot took {meta['boot-seconds']} s)"))
+        return self
+
+    def save_to(self, directory: Path) -> float:
+        """Stop this VM, write its state, and move what a restore needs into `directory`; seconds it took."""
+        qmp = Qmp(self.dir / "qmp.sock")
+        try:
+            seconds = qmp.save(directory / "state")
+            qmp.execute("quit")
+        finally:
+            qmp.close()
+        stop_qemu(self.pid, timeout=30)
+        self.pid = None
+        for name, to in (("overlay.qcow2", "disk.qcow2"), ("id", "id"), ("id.pub", "id.pub"), ("seed.iso", "seed.iso")):
+            shutil.move(str(self.dir / name), str(directory / to))
+        (directory / "disk.qcow2").chmod(0o444)   # frozen: every restore writes to its own overlay
+        return seconds
+
+    def _discard(self) -> None:
+        """Undo a failed restore: QEMU and the run directory go, the template stays."""
+        self.template = None
+        if self.pid:
+            stop_qemu(self.pid, timeout=0)
+            self.pid = None
+        if self.ssh is not None:
+            self.ssh.close()
+            self.ssh = None
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def console_tail(self, n: int = 15) -> str:
         try:
@@ -254,10 +265,16 @@ class VmTarget(SshCommands):
         except FileNotFoundError:
             return "(no console output)"
 
-    def _wait_for_ssh(self, start: float) -> None:
+    def _wait_for_ssh(self, start: float, timeout: float) -> None:
         import paramiko
+        said = [time.monotonic()]
+
         def connect() -> paramiko.SSHClient | str:
             """A connected client, or what stands in the way (a string)."""
+            if time.monotonic() - said[0] >= PROGRESS_EVERY:   # a boot under TCG takes minutes: show it moving
+                said[0] = time.monotonic()
+                log.info("VM %s: booting, %.0f s; console: %s", self.spec.id, said[0] - start,
+                         self.console_tail(1).strip()[-160:])
             if not Path(f"/proc/{self.pid}").exists():
                 raise InfrastructureError(f"VM {self.spec.id} (qemu pid {self.pid}) exited while booting; "
                                           f"last console lines:\n{self.console_tail()}")
@@ -276,9 +293,9 @@ class VmTarget(SshCommands):
                 return f"{e.__class__.__name__}: {e}"
         try:
             self.ssh = wait_for(f"VM {self.spec.id}: SSH as root", connect, lambda c: not isinstance(c, str),
-                                timeout=max(0.0, start + self.boot_timeout - time.monotonic()), interval=2)
+                                timeout=max(0.0, start + timeout - time.monotonic()), interval=1)
         except WaitTimeout as e:
-            raise InfrastructureError(f"VM {self.spec.id}: no SSH within {self.boot_timeout:.0f}s ({e.last}); "
+            raise InfrastructureError(f"VM {self.spec.id}: no SSH within {timeout:.0f}s ({e.last}); "
                                       f"last console lines:\n{self.console_tail()}") from None
 
     def wait_until_booted(self, timeout: float = 120) -> str:

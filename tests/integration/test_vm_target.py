@@ -1,5 +1,7 @@
 """The VM target on real QEMU (TCG here): boot with a cloud-init seed, SSH, the Target protocol, failures."""
 import json
+import shutil
+import subprocess
 import time
 
 import pytest
@@ -8,7 +10,9 @@ from harness.artifacts.vm import standin_vm_image
 from harness.core.errors import InfrastructureError
 from harness.core.labels import new_session_id
 from harness.targets.base import TargetSpec
-from harness.targets.vm import RUN_DIR, VmTarget, reap_vms
+from harness.core.cache import file_digest
+from harness.targets.vm import RUN_DIR, VmTarget, choose_accel, reap_vms, seed_iso
+from harness.targets.vm_template import TEMPLATES, VmTemplate, template_key
 
 from .test_suite_verdicts import run_pytest
 
@@ -65,6 +69,57 @@ def test_vm_interactive_files_and_testinfra(vm):
     assert vm.host.service("docker").is_enabled is False  # minimal flavour
 
 
+@one_vm
+def test_restored_targets_are_isolated_and_the_template_stays_frozen(vm):
+    # The module's VM was restored from the minimal stand-in's template (built now if it was missing).
+    assert vm.template is not None and vm.boot_kind.startswith("restored from template"), vm.boot_kind
+    frozen = vm.template.disk
+    before = file_digest(frozen)
+    assert abs(int(vm.run("date +%s").stdout) - time.time()) < 60, "the guest clock was not set from the host"
+    image = standin_vm_image("minimal")
+    other = VmTarget(TargetSpec("standin", "minimal", "vm", str(image.disk)), vm.session_id, image.disk,
+                     image.kernel, image.initrd, boot_timeout=600).boot()
+    try:
+        print(f"restore to SSH+systemd: {other.boot_seconds:.0f}s ({other.boot_kind})")
+        assert other.template == vm.template and other.dir != vm.dir and other.port != vm.port
+        assert other.run("systemctl is-system-running").stdout.strip() in ("running", "degraded")
+        vm.run("echo mine > /root/isolation")
+        assert not other.run("test -e /root/isolation").ok, "a restored target saw another one's write"
+        assert other.boot_seconds < vm.template.meta()["boot-seconds"], (other.boot_seconds, vm.template.meta())
+    finally:
+        other.close()
+        vm.run("rm -f /root/isolation")
+    assert file_digest(frozen) == before, "the template's disk was written"
+
+
+def test_an_unusable_template_falls_back_to_a_cold_boot_and_says_why(tmp_path):
+    # A template whose saved state is garbage, under the key of a recipe of its own (an extra
+    # kernel argument): the restore fails, the VM boots cold, and its boot_kind says why.
+    image = standin_vm_image("minimal")
+    session = "selftest-" + new_session_id()
+    t = VmTarget(TargetSpec("standin", "minimal", "vm", str(image.disk)), session, image.disk, image.kernel,
+                 image.initrd, kernel_args="photon-harness.selftest=broken-template", boot_timeout=600)
+    t.accel = choose_accel(image.kernel)   # as boot() will: the template key includes it
+    broken = VmTemplate(TEMPLATES / template_key(t))
+    broken.dir.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk),
+                        str(broken.disk)], check=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(broken.key_file)], check=True)
+        seed_iso(broken.seed, "minimal", (broken.dir / "id.pub").read_text().strip())
+        broken.state.write_bytes(b"not a migration stream")
+        (broken.dir / "meta.json").write_text(json.dumps({"boot-seconds": 0, "save-seconds": 0}))
+        t.boot()
+        try:
+            assert t.template is None and t.boot_kind.startswith("cold boot (snapshot unavailable: "), t.boot_kind
+            assert t.run("cat /proc/1/comm").stdout.strip() == "systemd"
+        finally:
+            t.close()
+    finally:
+        shutil.rmtree(broken.dir, ignore_errors=True)
+    assert not reap_vms(session)
+
+
 def test_broken_image_fails_within_the_timeout_with_the_console_tail():
     image = standin_vm_image("minimal")
     session = "selftest-" + new_session_id()
@@ -90,7 +145,7 @@ def test_vm_without_cloud_init_gets_the_key_from_a_systemd_credential():
         assert "disabled" in t.run("cloud-init status").stdout
         assert t.run("hostname").stdout.strip() != "minimal", "the seed's hostname was applied: cloud-init ran"
         credential = t.run("cat /run/credentials/@system/ssh.authorized_keys.root").stdout.strip()
-        assert credential == (t.dir / "id.pub").read_text().strip()
+        assert credential == t.public_key
         assert t.run("cat /root/.ssh/authorized_keys").stdout.strip() == credential
     finally:
         t.close()
@@ -101,7 +156,7 @@ def _ssh_run(vm, tmp_path, *extra):
     """D1 through --backend ssh against this VM, as a user points the harness at a host they have."""
     report = tmp_path / f"report{len(list(tmp_path.iterdir()))}"
     r = run_pytest("suites/containers", "--backend", "ssh", "--host", f"ssh://root@127.0.0.1:{vm.port}",
-                   "--ssh-key", str(vm.dir / "id"), "--flavor", "minimal", "-k", "enabled_by_default",
+                   "--ssh-key", str(vm.key_file), "--flavor", "minimal", "-k", "enabled_by_default",
                    "--report-dir", str(report), *extra, timeout=600)
     data = json.loads((report / "results.json").read_text()) if (report / "results.json").exists() else {}
     return r, data

@@ -1,4 +1,5 @@
 """Pure parts of the offline kind node image recipe (no Go, no Docker, no cache)."""
+import logging
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,15 @@ def test_cluster_refuses_references_that_make_kind_pull(tmp_path: Path):
     for ref in ("kindest/node:v1.34.0@sha256:" + "0" * 64, "photon-harness/kind-node:latest", "kind-node"):
         with pytest.raises(HarnessError):
             kind_cluster.create_cluster(None, "x", ref, tmp_path / "kind", 1, "session")
+
+
+def test_a_long_go_build_reports_packages_compiled_as_it_goes(caplog, tmp_path):
+    script = "for p in a b c d; do echo example.com/$p; sleep 0.4; done"
+    with caplog.at_level(logging.INFO, logger="harness"):
+        kind._run_with_progress(["sh", "-c", script], "go build of x", 10, cwd=tmp_path, env=None,
+                                     timeout=60, every=0.5)
+    progress = [r.getMessage() for r in caplog.records if "packages compiled" in r.getMessage()]
+    assert progress and progress[0].startswith("[kind] go build of x: ") and "of at most 10" in progress[0], progress
+    with pytest.raises(InfrastructureError, match=r"go build of y failed \(exit 3\):\nexample.com/z"):
+        kind._run_with_progress(["sh", "-c", "echo example.com/z; exit 3"], "go build of y", 1, cwd=tmp_path,
+                                     env=None, timeout=60, every=0.5)
