@@ -33,15 +33,23 @@ class Qmp:
             return None
 
     def _read(self) -> dict:
-        line = self.reader.readline()
+        try:
+            line = self.reader.readline()
+        except OSError as e:   # QEMU went away (a restore that failed to load exits)
+            raise InfrastructureError(f"QEMU's control socket {self.path}: {e}") from None
         if not line:
             raise InfrastructureError(f"QEMU closed its control socket {self.path}")
         return json.loads(line)
 
+    def _send(self, message: dict) -> None:
+        try:
+            self.sock.sendall(json.dumps(message).encode() + b"\n")
+        except OSError as e:
+            raise InfrastructureError(f"QEMU's control socket {self.path}: {e}") from None
+
     def execute(self, command: str, **arguments) -> dict:
         """Run one command; its "return" value (asynchronous events in between are skipped)."""
-        self.sock.sendall(json.dumps({"execute": command, **({"arguments": arguments} if arguments else {})})
-                          .encode() + b"\n")
+        self._send({"execute": command, **({"arguments": arguments} if arguments else {})})
         while True:
             msg = self._read()
             if "return" in msg:

@@ -19,6 +19,8 @@ made or restored, it boots cold and says why in `boot_kind`.
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
 import json
 import logging
 import os
@@ -26,6 +28,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -79,6 +82,7 @@ def seed_iso(path: Path, hostname: str, public_key: str) -> None:
         raise InfrastructureError(f"genisoimage failed: {r.stderr.strip()}")
 
 
+@functools.lru_cache(maxsize=None)   # once per process: where KVM hangs, the probe costs its whole timeout
 def kvm_works(kernel: Path, timeout: float = 20) -> bool:
     """Hardware virtualisation really runs a guest: the kernel prints its banner in time."""
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -91,6 +95,11 @@ def kvm_works(kernel: Path, timeout: float = 20) -> bool:
     except subprocess.TimeoutExpired as e:
         out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
     return "Linux version" in out
+
+
+def qmp_socket_for(vm_name: str) -> Path:
+    """The VM's QMP socket: outside its run directory, as a unix socket's path must stay under 108 bytes."""
+    return Path(tempfile.gettempdir()) / f"ph-qmp-{hashlib.sha256(vm_name.encode()).hexdigest()[:16]}.sock"
 
 
 def choose_accel(kernel: Path | None) -> str:
@@ -143,7 +152,7 @@ class VmTarget(SshCommands):
         argv = ["qemu-system-x86_64", "-name", self.name, "-m", str(self.memory_mb), "-smp", str(self.cpus),
                 "-cpu", "max", "-accel", self.accel, "-display", "none", "-daemonize",
                 "-pidfile", str(self.dir / "qemu.pid"), "-serial", f"file:{self.console}",
-                "-qmp", f"unix:{self.dir / 'qmp.sock'},server=on,wait=off",
+                "-qmp", f"unix:{self.qmp_socket},server=on,wait=off",
                 "-drive", f"file={self.dir / 'overlay.qcow2'},if=virtio,format=qcow2",
                 "-drive", f"file={key_dir / 'seed.iso'},if=virtio,media=cdrom,readonly=on",
                 "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{self.port}-:22",
@@ -155,6 +164,10 @@ class VmTarget(SshCommands):
             if self.initrd:
                 argv += ["-initrd", str(self.initrd)]
         return argv
+
+    @property
+    def qmp_socket(self) -> Path:
+        return qmp_socket_for(self.name)
 
     def _prepare(self, backing: Path) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -169,7 +182,11 @@ class VmTarget(SshCommands):
         r = subprocess.run(argv, capture_output=True, text=True)
         if r.returncode != 0:
             raise InfrastructureError(f"qemu did not start: {r.stderr.strip()}")
-        self.pid = int((self.dir / "qemu.pid").read_text())
+        try:
+            self.pid = int((self.dir / "qemu.pid").read_text())
+        except FileNotFoundError:   # it daemonised, then exited (and removed its PID file)
+            raise InfrastructureError(f"qemu exited right after starting; last console lines:\n"
+                                      f"{self.console_tail()}") from None
 
     def boot(self) -> "VmTarget":
         start = time.monotonic()
@@ -216,7 +233,7 @@ class VmTarget(SshCommands):
         self._key = paramiko.Ed25519Key.from_private_key_file(str(template.key_file))
         self._prepare(template.disk)
         self._start(self._qemu_argv(template.dir) + ["-incoming", f"exec:cat {template.state}"])
-        qmp = Qmp(self.dir / "qmp.sock")
+        qmp = Qmp(self.qmp_socket)
         try:
             qmp.wait_status(("paused", "postmigrate"), timeout=RESTORE_TIMEOUT)   # the state is loaded
             qmp.execute("cont")
@@ -235,7 +252,7 @@ class VmTarget(SshCommands):
 
     def save_to(self, directory: Path) -> float:
         """Stop this VM, write its state, and move what a restore needs into `directory`; seconds it took."""
-        qmp = Qmp(self.dir / "qmp.sock")
+        qmp = Qmp(self.qmp_socket)
         try:
             seconds = qmp.save(directory / "state")
             qmp.execute("quit")
@@ -258,6 +275,7 @@ class VmTarget(SshCommands):
             self.ssh.close()
             self.ssh = None
         shutil.rmtree(self.dir, ignore_errors=True)
+        self.qmp_socket.unlink(missing_ok=True)
 
     def console_tail(self, n: int = 15) -> str:
         try:
@@ -332,6 +350,7 @@ class VmTarget(SshCommands):
             self.pid = None
         if self.dir.exists():
             shutil.rmtree(self.dir, ignore_errors=True)
+        self.qmp_socket.unlink(missing_ok=True)
         try:
             self.dir.parent.rmdir()  # the session's directory, once its last VM is gone
         except OSError:
@@ -374,6 +393,7 @@ def reap_vms(session_id: str | None = None, older_than: float | None = None, dry
             if is_ours:
                 stop_qemu(pid, timeout=0)
         shutil.rmtree(labels.parent, ignore_errors=True)
+        qmp_socket_for(labels.parent.name).unlink(missing_ok=True)
     for session_dir in ([] if dry_run else RUN_DIR.iterdir()):
         try:
             session_dir.rmdir()
