@@ -291,8 +291,8 @@ class VmTarget(SshCommands):
             """A connected client, or what stands in the way (a string)."""
             if time.monotonic() - said[0] >= PROGRESS_EVERY:   # a boot under TCG takes minutes: show it moving
                 said[0] = time.monotonic()
-                log.info("VM %s: booting, %.0f s; console: %s", self.spec.id, said[0] - start,
-                         self.console_tail(1).strip()[-160:])
+                last = [line for line in self.console_tail(5).splitlines() if line.strip()][-1:] or ["(nothing yet)"]
+                log.info("VM %s: booting, %.0f s; console: %s", self.spec.id, said[0] - start, last[0].strip()[-160:])
             if not Path(f"/proc/{self.pid}").exists():
                 raise InfrastructureError(f"VM {self.spec.id} (qemu pid {self.pid}) exited while booting; "
                                           f"last console lines:\n{self.console_tail()}")
