@@ -10,6 +10,7 @@ from harness.artifacts.kind_node import Versions, build_node_image
 from harness.artifacts.vm import standin_ova
 from harness.core.engine import docker_client
 from harness.core.errors import HarnessError
+from harness.core.progress import ProgressHandler
 from harness.model import claims
 from harness.ops import cache_prune
 from harness.ops.bench import bench
@@ -179,8 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def log_progress_to_stdout() -> None:
-    """The library reports progress through `logging` (a logger per module under `harness`): show it plainly."""
-    handler = logging.StreamHandler(sys.stdout)
+    """The library reports progress through `logging` (a logger per module under `harness`): show it plainly,
+    with progress lines as a bar rewritten in place on a terminal."""
+    handler = ProgressHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("harness")
     logger.addHandler(handler)

@@ -108,7 +108,8 @@ def _run_with_progress(argv: list[str], what: str, total: int, cwd: Path, env: d
                 p.kill()
                 raise InfrastructureError(f"{what}: timed out after {timeout:.0f}s")
             if p.poll() is None:
-                log.info(f"[kind] {what}: {len(lines)} of at most {total} packages compiled, {elapsed / 60:.0f} min")
+                log.info(f"[kind] {what}: {len(lines)} of at most {total} packages compiled, {elapsed / 60:.0f} min",
+                         extra={"progress": (len(lines), total)})
         reader.join(timeout=10)
     if p.returncode != 0:
         tail = "\n".join(line.rstrip() for line in lines[-15:])

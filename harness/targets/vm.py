@@ -292,7 +292,8 @@ class VmTarget(SshCommands):
             if time.monotonic() - said[0] >= PROGRESS_EVERY:   # a boot under TCG takes minutes: show it moving
                 said[0] = time.monotonic()
                 last = [line for line in self.console_tail(5).splitlines() if line.strip()][-1:] or ["(nothing yet)"]
-                log.info("VM %s: booting, %.0f s; console: %s", self.spec.id, said[0] - start, last[0].strip()[-160:])
+                log.info("VM %s: booting, %.0f s; console: %s", self.spec.id, said[0] - start, last[0].strip()[-160:],
+                         extra={"progress": (None, None)})
             if not Path(f"/proc/{self.pid}").exists():
                 raise InfrastructureError(f"VM {self.spec.id} (qemu pid {self.pid}) exited while booting; "
                                           f"last console lines:\n{self.console_tail()}")
