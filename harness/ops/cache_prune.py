@@ -78,10 +78,11 @@ def _stale_template(t: Path, going: set[Path]) -> str:
 
 
 def stale_images(client) -> list[Removal]:
-    in_use = {c.image.id for c in client.containers.list(all=True) if c.image is not None} \
-        if client else set()
+    if client is None:   # no engine reachable: images are left alone
+        return []
+    in_use = {c.image.id for c in client.containers.list(all=True) if c.image is not None}
     by_repo: dict[str, list] = {}
-    for image in client.images.list() if client else []:
+    for image in client.images.list():
         for tag in image.tags:
             repo = tag.rsplit(":", 1)[0]
             if repo.startswith(PREFIX) and repo not in SESSION_IMAGES:

@@ -16,12 +16,13 @@ def write_report(directory: Path, m: rpt.Matrix, run: rpt.RunInfo,
     """Write the three files; return the HTML page's path and, with a baseline, what changed since."""
     directory.mkdir(parents=True, exist_ok=True)
     run.directory = str(directory)
+    run.baseline = str(baseline.path) if baseline is not None else ""
     doc = results.document(m, run)
     since = None
     if baseline is not None:
-        run.baseline = str(baseline.path)
-        doc = results.document(m, run)
-        since = cmp.compare(baseline, results.parse(doc, "this run", directory / results.FILE))
+        this_run = results.Results(directory / results.FILE, doc["run"], list(m.targets), list(m.results),
+                                   doc["matrix"])
+        since = cmp.compare(baseline, this_run)
         doc["since_baseline"] = since.to_dict()
     (directory / "report.md").write_text(rpt.render_markdown(m, run, cmp.render_markdown(since) if since else ""))
     (directory / results.FILE).write_text(json.dumps(doc, indent=1) + "\n")
