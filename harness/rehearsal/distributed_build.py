@@ -40,8 +40,9 @@ from harness.core.errors import HarnessError, InfrastructureError
 from harness.core.wait import WaitTimeout, wait_for
 from harness.infra.nfs_volumes import nfs_pv, nfs_pvc
 from harness.rehearsal.packages import (
-    GRAPH, IMAGE_PROBLEMS, IMAGE_RECIPE, REHEARSAL_LABEL, VOLUMES, WORKER_MOUNTS, _targz_b64, new_build_id, source_tree
+    GRAPH, IMAGE_RECIPE, REHEARSAL_LABEL, VOLUMES, WORKER_MOUNTS, _targz_b64, new_build_id, source_tree
 )
+from harness.rehearsal import diagnosis
 from harness.rehearsal.verdict import Check, RehearsalFailed, RehearsalResult, judge
 
 log = logging.getLogger(__name__)
@@ -319,7 +320,7 @@ class Rehearsal:
             pods, running = e.last
             self._replica_problem(app)
             raise RehearsalFailed("start", f"only {len(running)}/{self.pods} worker pods Running after "
-                                  f"{self.start_timeout:.0f}s: {self._pod_states(pods)}") from None
+                                  f"{self.start_timeout:.0f}s: {diagnosis.pod_states(pods)}") from None
         self.r.worker_pods.update(running)
         nodes = sorted(set(running.values()))
         self.line("workers", f"{len(running)} worker pods Running on {len(nodes)} node(s): "
@@ -514,7 +515,7 @@ class Rehearsal:
                              timeout=self.start_timeout, interval=2)
         except WaitTimeout as e:
             raise RehearsalFailed("start", f"the {role} pod is not Running after {self.start_timeout:.0f}s: "
-                                  f"{self._pod_states(e.last) or 'no pod was created'}") from None
+                                  f"{diagnosis.pod_states(e.last) or 'no pod was created'}") from None
         p = next(p for p in found if p.status.phase == "Running")
         if role == "master":
             self.r.master_pods.add(p.metadata.name)
@@ -523,63 +524,24 @@ class Rehearsal:
     def _check_pod(self, pod, role: str, state: dict | None = None) -> None:
         """Raise RehearsalFailed for what will not heal: an image not on the node, a volume that does
         not mount, a pod that cannot be scheduled, a worker or master that exited."""
-        name, node = pod.metadata.name, pod.spec.node_name or "(not scheduled)"
-        if role == "worker" and pod.metadata.deletion_timestamp is not None:
-            self._worker_died(pod, None, state)
-        for cs in (pod.status.container_statuses or []) + (pod.status.init_container_statuses or []):
-            w = cs.state.waiting if cs.state else None
-            if w and w.reason in IMAGE_PROBLEMS:
-                raise RehearsalFailed("image", f"image {self.image} is not on node {node} and cannot be pulled "
-                                      f"({w.reason} for {role} pod {name}: {(w.message or '').strip()[:300]}). "
-                                      f"Load it into every node (kind: `kind load docker-image {self.image} --name "
-                                      f"CLUSTER`) or push it to a registry the nodes can pull from.")
-            if role == "worker" and (cs.restart_count or (cs.state and cs.state.terminated)):
-                self._worker_died(pod, cs, state)
-            if role == "master" and cs.state and cs.state.terminated and cs.state.terminated.exit_code not in (0, 1):
-                t = cs.state.terminated
-                raise RehearsalFailed("master", f"the master pod {name} on {node} exited with code {t.exit_code} "
-                                      f"({t.reason}); its log ends:\n{self._master_log(10)}")
-        if pod.status.phase == "Pending":
-            events = self.core.list_namespaced_event(self.ns, field_selector=f"involvedObject.name={name}",
+        d = diagnosis.image_problem(pod, role, self.image)
+        if d is None and role == "worker":
+            for cs in diagnosis.worker_endings(pod):
+                name = pod.metadata.name
+                holding = diagnosis.held_by(state or self._state(), name)
+                log = self._crashed_container_log(name) if cs is not None or holding else ""
+                d = diagnosis.worker_death(pod, cs, holding, log, self.name("master-service"))
+                if d:
+                    break
+        if d is None and role == "master" and (t := diagnosis.master_exit(pod)) is not None:
+            d = diagnosis.Diagnosis("master", f"the master pod {pod.metadata.name} on {pod.spec.node_name} exited "
+                                              f"with code {t.exit_code} ({t.reason}); its log ends:\n{self._master_log(10)}")
+        if d is None and pod.status.phase == "Pending":
+            events = self.core.list_namespaced_event(self.ns, field_selector=f"involvedObject.name={pod.metadata.name}",
                                                      _request_timeout=30).items
-            for ev in sorted(events, key=lambda e: e.last_timestamp or e.event_time or e.metadata.creation_timestamp):
-                if ev.reason == "FailedMount" and "nfs" in (ev.message or "").lower() or (
-                        ev.reason == "FailedMount" and "mount failed" in (ev.message or "")):
-                    raise RehearsalFailed("nfs-unreachable", self._mount_failure(name, role, node, ev.message))
-                if ev.reason == "FailedScheduling" and (ev.count or 1) >= 3:
-                    raise RehearsalFailed("scheduling", f"the {role} pod {name} cannot be scheduled: {ev.message}")
-
-    def _mount_failure(self, pod: str, role: str, node: str, message: str) -> str:
-        out = message.split("Output:", 1)[-1].strip() if "Output:" in message else message.strip()
-        vol = message.split('volume "', 1)[-1].split('"', 1)[0] if 'volume "' in message else "?"
-        return (f"NFS unreachable from pods: kubelet on node {node} could not mount volume {vol} "
-                f"({self.nfs_host}:{self.nfs_path}) for the {role} pod {pod}: {out[:400]}. Check that the NFS "
-                f"server runs and that every node reaches {self.nfs_host} on TCP 111, 2049 and the MOUNT port, "
-                f"and that the nodes can mount NFS (`mount -t nfs`).")
-
-    def _worker_died(self, pod, cs, state: dict | None) -> None:
-        name, node = pod.metadata.name, pod.spec.node_name
-        t = None if cs is None else (cs.last_state.terminated if cs.last_state and cs.last_state.terminated else
-                                     cs.state.terminated if cs.state else None)
-        code = t.exit_code if t else "?"
-        holding = sorted(p for p, v in ((state or self._state() or {}).get("packages") or {}).items()
-                         if v["state"] == "building" and v["worker"] == name)
-        log = self._crashed_container_log(name)
-        if cs is None and not holding:
-            return  # deleted while idle: the Deployment replaces it and the build goes on
-        fatal = [l.split("FATAL ", 1)[1] for l in log.splitlines() if "FATAL " in l]
-        if code == 3 and fatal:
-            raise RehearsalFailed("service-env", f"worker pod {name} on {node}: {fatal[-1]}")
-        if code == 4 and fatal:
-            raise RehearsalFailed("master-unreachable", f"worker pod {name} on {node}: {fatal[-1]} (service "
-                                  f"{self.name('master-service')}: check kube-proxy and the pod network)")
-        doing = (f" while building {', '.join(holding)}; the scheduler still counts "
-                 f"{'it' if len(holding) == 1 else 'them'} as building, so Photon's build would wait for "
-                 f"{'it' if len(holding) == 1 else 'them'} forever (its scheduler has no timeout)") if holding else ""
-        what = ("was deleted (killed from outside)" if cs is None else
-                f"crashed: exit code {code} ({t.reason if t else '?'})")
-        raise RehearsalFailed("worker-crashed", f"worker pod {name} on {node} {what}{doing}. "
-                              f"Its log ends:\n{log.rstrip()}")
+            d = diagnosis.pending_problem(pod, role, events, f"{self.nfs_host}:{self.nfs_path}")
+        if d:
+            raise d.failed()
 
     def _crashed_container_log(self, pod: str) -> str:
         """The last lines of the container that ended: the previous one once the kubelet has restarted
@@ -593,31 +555,19 @@ class Rehearsal:
         return "(no log)"
 
     def _check_lost_workers(self, state: dict, pods) -> None:
-        names = {p.metadata.name for p in pods}
-        for p, v in state.get("packages", {}).items():
-            if v["state"] == "building" and v["worker"] not in names and v["worker"] in self.r.worker_pods:
-                raise RehearsalFailed("worker-crashed", f"worker pod {v['worker']} (node "
-                                      f"{self.r.worker_pods[v['worker']]}) disappeared while building {p}; the "
-                                      f"scheduler still counts {p} as building, so Photon's build would wait forever")
+        d = diagnosis.lost_worker(state, {p.metadata.name for p in pods}, self.r.worker_pods)
+        if d:
+            raise d.failed()
 
     def _check_master(self) -> None:
         for p in self._pods(f"app={self.name('master')}"):
             self._check_pod(p, "master")
 
     def _replica_problem(self, app: str) -> None:
-        for rs in self.apps.list_namespaced_replica_set(self.ns, label_selector=f"app={app}", _request_timeout=30).items:
-            for c in rs.status.conditions or []:
-                if c.type == "ReplicaFailure" and c.status == "True":
-                    raise RehearsalFailed("start", f"the worker pods cannot be created: {c.message}")
-
-    def _pod_states(self, pods) -> str:
-        out = []
-        for p in pods:
-            why = [cs.state.waiting.reason for cs in p.status.container_statuses or []
-                   if cs.state and cs.state.waiting]
-            out.append(f"{p.metadata.name} {p.status.phase}{' (' + ', '.join(why) + ')' if why else ''} "
-                       f"on {p.spec.node_name or '-'}")
-        return "; ".join(out)
+        d = diagnosis.replica_failure(self.apps.list_namespaced_replica_set(
+            self.ns, label_selector=f"app={app}", _request_timeout=30).items)
+        if d:
+            raise d.failed()
 
     def _diagnose(self) -> None:
         """After a failure: the last events of the rehearsal's pods, for the report."""
@@ -626,7 +576,7 @@ class Rehearsal:
         except Exception:  # noqa: BLE001
             return
         if pods:
-            self.line("pods", self._pod_states(pods))
+            self.line("pods", diagnosis.pod_states(pods))
 
     # ------------------------------------------------------------------ the scheduler's view
 
