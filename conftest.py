@@ -1,8 +1,8 @@
 # Only registers the harness's pytest plugins; everything else lives in fixtures/.
 pytest_plugins = [
     "fixtures.options",
-    "fixtures.claims",
     "fixtures.targets",
+    "fixtures.claims",
     "fixtures.procedures",
     "fixtures.inner_images",
     "fixtures.kubernetes",

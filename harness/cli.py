@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from pathlib import Path
 
 from harness.artifacts.build import flavor_image
 from harness.artifacts.kind_node import Versions, build_node_image
@@ -11,8 +13,9 @@ from harness.artifacts.vm import standin_ova
 from harness.core.engine import docker_client
 from harness.core.errors import HarnessError
 from harness.core.progress import ProgressHandler
-from harness.model import claims
-from harness.ops import cache_prune
+from harness.model import claims, documentation
+from harness.model.procedures import load_suites
+from harness.ops import cache_prune, docs_check
 from harness.ops.bench import bench
 from harness.ops.doctor import doctor
 from harness.ops.preflight import add_distributed_build_parser, distributed_build
@@ -26,14 +29,49 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_claims(args) -> int:
-    from pathlib import Path
     if args.sync:
         parsed = claims.parse_claims_md(Path(args.sync).read_text())
         claims.write_registry(parsed)
         print(f"wrote {len(parsed)} claims to {claims.DATA}")
         return 0
+    if args.docs_version is None:
+        for c in claims.registry().values():
+            print(f"{c.id:4} {c.section}: {c.text}")
+        return 0
+    record = documentation.recorded()
+    version = documentation.check_version(args.docs_version, record)
+    print(f"claims of Photon docs v{version} ({record.commit_label()}, {record.root(version)}):")
     for c in claims.registry().values():
-        print(f"{c.id:4} {c.section}: {c.text}")
+        pages = record.claim_pages(c.id, version)
+        print(f"{c.id:4} {c.section}: {c.text}\n     " + (", ".join(pages) if pages else f"not documented in v{version}"))
+    return 0
+
+
+def cmd_docs_check(args) -> int:
+    # 4 on bad input (no checkout there, an unknown version), 1 on stale steps, 0 otherwise
+    try:
+        record = documentation.recorded()
+        versions = [documentation.check_version(args.docs_version, record)] if args.docs_version \
+            else sorted(record.versions)
+        procs = load_suites()
+        if not args.docs:
+            print(docs_check.render_recorded(record, procs, versions))
+            return 0
+        root = docs_check.content_root(Path(args.docs))
+        checks = [docs_check.check_version(record, procs, root, v) for v in versions]
+    except HarnessError as e:
+        print(f"photon-harness: error: {e}", file=sys.stderr)
+        return 4
+    print(docs_check.to_json(record, checks) if args.format == "json" else
+          docs_check.render(record, checks, args.docs))
+    return 1 if any(c.stale for c in checks) else 0
+
+
+def cmd_docs_record(args) -> int:
+    record = docs_check.record_checkout(Path(args.docs), documentation.recorded(), args.commit, args.date)
+    documentation.DATA.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"recorded {sum(len(v['pages']) for v in record['versions'].values())} pages of "
+          f"{record['source']['repository']} @ {record['source']['commit'][:12]} in {documentation.DATA}")
     return 0
 
 
@@ -137,7 +175,22 @@ def build_parser() -> argparse.ArgumentParser:
     o.set_defaults(func=cmd_standin_ova)
     c = sub.add_parser("claims", help="list the documented claims, or --sync them from claims.md")
     c.add_argument("--sync", metavar="CLAIMS_MD", help="regenerate harness/data/claims.json from this file")
+    c.add_argument("--docs-version", metavar="N", help="that Photon docs version's claims, with their pages")
     c.set_defaults(func=cmd_claims)
+    dc = sub.add_parser("docs", help="the procedures held to Photon's documentation per version")
+    dcsub = dc.add_subparsers(dest="docs_command", required=True)
+    dchk = dcsub.add_parser("check", help="stale steps, uncovered commands, changed pages against a docs checkout; "
+                                          "exit 1 on stale steps")
+    dchk.add_argument("--docs", metavar="PATH", help="a checkout of vmware/photon's photon-hugo branch "
+                                                     "(content/en/docs-vN/...); without it: what is recorded")
+    dchk.add_argument("--docs-version", metavar="N", help="only this docs version (default: every recorded one)")
+    dchk.add_argument("--format", choices=("text", "json"), default="text")
+    dchk.set_defaults(func=cmd_docs_check)
+    drec = dcsub.add_parser("record", help="re-record page hashes and commands from a checkout (maintainers)")
+    drec.add_argument("--docs", metavar="PATH", required=True)
+    drec.add_argument("--commit", default="", help="the commit PATH holds, when it is not a git checkout")
+    drec.add_argument("--date", default="", help="that commit's date")
+    drec.set_defaults(func=cmd_docs_record)
     k = sub.add_parser("kind", help="offline kind clusters")
     ksub = k.add_subparsers(dest="kind_command", required=True)
     kb = ksub.add_parser("build-node-image", help="build (or find cached) an offline kind node image")

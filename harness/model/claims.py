@@ -17,9 +17,6 @@ from harness.core.errors import HarnessError
 DATA = Path(__file__).resolve().parents[1] / "data" / "claims.json"
 SHARED_CLAIMS = Path(__file__).resolve().parents[3] / "shared" / "claims.md"
 CLAIM_LINE = re.compile(r"^- ([A-Z]\d+)\s+(.*)$")
-# The Photon documentation version the claims were taken from: the Containers page as published
-# for Photon 5 (it has the rootless section, which only docs-v5 has). One version for now.
-DOCS_VERSION = "5"
 
 
 @dataclass(frozen=True)

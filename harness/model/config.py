@@ -6,6 +6,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from harness.core.errors import HarnessError
+from harness.model import documentation
 
 FLAVORS = ("full", "minimal")
 BASES = ("photon", "standin")    # the recipes the harness builds
@@ -60,6 +61,7 @@ class RunConfig:
     host_url: str = ""                                        # ssh://user@host[:port] for --backend ssh
     ssh_key: str = ""
     vm_snapshots: bool = True     # VM targets restored from a booted template, else cold boots
+    docs_version: str = ""        # --docs-version: the Photon docs that judge every target; "" = each target's own
 
     @property
     def is_standin(self) -> bool:
@@ -93,6 +95,8 @@ class RunConfig:
         if self.expected_base:
             parts.append(f"every target must be {self.expected_base}")
         parts.append(f"targets: {'; '.join(plan)}")
+        if self.docs_version:
+            parts.append(f"judged by Photon docs v{self.docs_version} (--docs-version)")
         warn = (" STAND-IN targets are Debian bookworm, a self-test of the suites, NOT evidence about Photon OS."
                 if recipes and self.is_standin else "")
         return f"photon-harness: {'; '.join(parts)}.{warn}"
@@ -116,7 +120,7 @@ def image_available(client, ref: str) -> tuple[bool, str]:
 def resolve(client, base: str, image: str | None, flavors: str, backends: str,
             inner_images: list[str], target_images: list[str], boot_timeout: float = 120,
             vm_images: list[str] = (), host_url: str = "", ssh_key: str = "",
-            vm_snapshots: str = "on") -> RunConfig:
+            vm_snapshots: str = "on", docs_version: str = "") -> RunConfig:
     if base not in (*BASES, "auto"):
         raise HarnessError(f"unknown --base {base!r}; choose from {', '.join(BASES)}, auto")
     fl = split_list(flavors, FLAVORS, "flavor")
@@ -128,6 +132,8 @@ def resolve(client, base: str, image: str | None, flavors: str, backends: str,
         raise HarnessError("--boot-timeout must be positive")
     if vm_snapshots not in ("on", "off"):
         raise HarnessError(f"--vm-snapshots {vm_snapshots!r}: choose on or off")
+    if docs_version:
+        documentation.check_version(docs_version)
     vms = parse_pairs(list(vm_images), "vm-image", FLAVORS)
     for flavor, path in vms.items():
         if not Path(path).is_file():
@@ -167,4 +173,4 @@ def resolve(client, base: str, image: str | None, flavors: str, backends: str,
         if missing:
             raise HarnessError(f"--backend vm on Photon needs --vm-image FLAVOR=PATH for {', '.join(missing)}")
     return RunConfig(resolved, base, reason, photon_image, fl, be, inner, targets, boot_timeout,
-                     vms, host_url, ssh_key, vm_snapshots == "on")
+                     vms, host_url, ssh_key, vm_snapshots == "on", docs_version)

@@ -5,17 +5,28 @@ A procedure file is YAML:
     procedures:
       start-docker:
         source: "Containers, 1 - Docker Containers"
+        page: administration-guide/containers/docker-containers.md   # under content/en/docs-vN
         steps:
           - run: systemctl start docker     # the command as the docs write it
             user: root                      # default root
             timeout: 60                     # seconds, default 60
             claims: [D3]                    # at least one known claim ID
             photon-only: true               # Photon's own tooling (tdnf): not applied on other systems
+            documented: false               # a check of the harness's own, no documented command; or the
+                                            # documented command this step adapts (default: `run` itself);
+                                            # heredoc: the file content run writes with <<'EOF' ... EOF
             expect:
               exit: 0                       # an int or a list of ints, default 0
               stdout: {regex: "..."}        # or {literal: "..."}; stderr likewise
 
-Malformed files fail with the file, the line and what is wrong.
+    checked-in-code:                        # documented commands a Python test reproduces
+      - page: administration-guide/containers/docker-containers.md
+        documented: docker info
+        test: test_docker_containers.py::test_docker_info_as_root
+        claims: [D4]
+
+`page` and `documented` trace each step to the command it reproduces; `photon-harness docs check`
+holds them to a checkout of the documentation. Malformed files fail with the file, the line and what is wrong.
 """
 from __future__ import annotations
 
@@ -30,7 +41,10 @@ from harness.core.errors import HarnessError
 from harness.model.claims import registry
 from harness.model.verdicts import ClaimFailure
 
-STEP_KEYS = {"name", "run", "user", "timeout", "claims", "expect", "photon-only"}
+# The suites' procedure files, beside the harness in a checkout (the package is installed editable).
+SUITES = Path(__file__).resolve().parents[2] / "suites"
+STEP_KEYS = {"name", "run", "user", "timeout", "claims", "expect", "photon-only", "documented"}
+TRACE_KEYS = {"page", "documented", "test", "claims"}
 EXPECT_KEYS = {"exit", "stdout", "stderr"}
 
 
@@ -64,6 +78,7 @@ class Step:
     name: str = ""
     where: str = ""          # file:line, for messages
     photon_only: bool = False  # Photon's own tooling: applies to Photon targets (and the stand-in's adapters)
+    documented: str | None = None   # the documented command it reproduces; None: a check of the harness's own
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,7 @@ class Procedure:
     source: str
     steps: tuple[Step, ...]
     where: str = ""
+    page: str = ""     # the documentation page it follows, relative to content/en/docs-vN; "" = none
 
     @property
     def claims(self) -> tuple[str, ...]:
@@ -79,6 +95,22 @@ class Procedure:
         for s in self.steps:
             seen.update(dict.fromkeys(s.claims))
         return tuple(seen)
+
+
+@dataclass(frozen=True)
+class CodeTrace:
+    """A documented command reproduced by a Python test rather than a procedure step."""
+    page: str
+    documented: str
+    test: str
+    claims: tuple[str, ...]
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class ProcedureFile:
+    procedures: dict[str, Procedure]
+    traces: tuple[CodeTrace, ...] = ()
 
 
 @dataclass
@@ -166,6 +198,41 @@ def _expectation(path, node, what) -> OutputExpectation:
     return OutputExpectation(kind, value)
 
 
+def _claims(path, cnode) -> tuple[str, ...]:
+    if not isinstance(cnode, yaml.SequenceNode) or not cnode.value:
+        raise _err(path, cnode, "claims must be a non-empty list of claim IDs")
+    claims = tuple(_scalar(path, c, "claim ID", str) for c in cnode.value)
+    known = registry()
+    for c, cn in zip(claims, cnode.value):
+        if c not in known:
+            raise _err(path, cn, f"unknown claim ID {c!r}")
+    return claims
+
+
+def _page(path, node) -> str:
+    page = _scalar(path, node, "page", str)
+    if page.startswith("/") or not page.endswith(".md") or ".." in page.split("/"):
+        raise _err(path, node, f"page must be a .md path under content/en/docs-vN, got {page!r}")
+    return page
+
+
+def _heredoc_body(path, node, run: str) -> str:
+    """`documented: heredoc`: the page shows a file's content and the step writes it with a heredoc."""
+    m = re.search(r"<<-?'?(\w+)'?\n(.*?)\n\1$", run, re.S | re.M)
+    if not m:
+        raise _err(path, node, "documented: heredoc needs a run that writes a file with <<'EOF' ... EOF")
+    return m.group(2)
+
+
+def _trace(path, node, index) -> CodeTrace:
+    fields = _mapping(path, node, f"checked-in-code entry {index}")
+    if set(fields) != TRACE_KEYS:
+        raise _err(path, node, f"checked-in-code entry {index} needs exactly {', '.join(sorted(TRACE_KEYS))}")
+    return CodeTrace(_page(path, fields["page"][1]), _scalar(path, fields["documented"][1], "documented", str),
+                     _scalar(path, fields["test"][1], "test", str), _claims(path, fields["claims"][1]),
+                     f"{path.name}:{node.start_mark.line + 1}")
+
+
 def _step(path, node, index) -> Step:
     fields = _mapping(path, node, f"step {index}")
     unknown = set(fields) - STEP_KEYS
@@ -177,14 +244,7 @@ def _step(path, node, index) -> Step:
     if "claims" not in fields:
         raise _err(path, node, f"step {index}: 'claims' (the claim IDs it serves) is required")
     run = _scalar(path, fields["run"][1], "run", str)
-    cnode = fields["claims"][1]
-    if not isinstance(cnode, yaml.SequenceNode) or not cnode.value:
-        raise _err(path, cnode, "claims must be a non-empty list of claim IDs")
-    claims = tuple(_scalar(path, c, "claim ID", str) for c in cnode.value)
-    known = registry()
-    for c, cn in zip(claims, cnode.value):
-        if c not in known:
-            raise _err(path, cn, f"unknown claim ID {c!r}")
+    claims = _claims(path, fields["claims"][1])
     kw = {}
     if "user" in fields:
         kw["user"] = _scalar(path, fields["user"][1], "user", str)
@@ -195,6 +255,15 @@ def _step(path, node, index) -> Step:
         kw["photon_only"] = value
     if "name" in fields:
         kw["name"] = _scalar(path, fields["name"][1], "name", str)
+    kw["documented"] = run
+    if "documented" in fields:
+        value = yaml.safe_load(yaml.serialize(fields["documented"][1]))
+        if value is not False and not (isinstance(value, str) and value.strip()):
+            raise _err(path, fields["documented"][1], "documented must be the documented command this step "
+                                                      f"reproduces, or false for a check of the harness's own; got {value!r}")
+        kw["documented"] = value or None
+        if value == "heredoc":
+            kw["documented"] = _heredoc_body(path, fields["documented"][1], run)
     if "timeout" in fields:
         t = _scalar(path, fields["timeout"][1], "timeout", (int, float))
         if t <= 0:
@@ -218,6 +287,10 @@ def _step(path, node, index) -> Step:
 
 
 def load_file(path: Path) -> dict[str, Procedure]:
+    return load(path).procedures
+
+
+def load(path: Path) -> ProcedureFile:
     path = Path(path)
     try:
         root = yaml.compose(path.read_text())
@@ -230,12 +303,12 @@ def load_file(path: Path) -> dict[str, Procedure]:
     if root is None:
         raise ProcedureFileError(f"{path}:1: empty file")
     top = _mapping(path, root, "the file")
-    if set(top) != {"procedures"}:
-        raise _err(path, root, "the file must have exactly one key, 'procedures'")
+    if "procedures" not in top or set(top) - {"procedures", "checked-in-code"}:
+        raise _err(path, root, "the file must have the key 'procedures' (and may have 'checked-in-code'), nothing else")
     out = {}
     for name, (knode, pnode) in _mapping(path, top["procedures"][1], "procedures").items():
         fields = _mapping(path, pnode, f"procedure {name!r}")
-        bad = set(fields) - {"source", "steps"}
+        bad = set(fields) - {"source", "page", "steps"}
         if bad:
             raise _err(path, fields[sorted(bad)[0]][0], f"procedure {name!r}: unknown key {sorted(bad)[0]!r}")
         if "steps" not in fields:
@@ -244,9 +317,30 @@ def load_file(path: Path) -> dict[str, Procedure]:
         if not isinstance(snode, yaml.SequenceNode) or not snode.value:
             raise _err(path, snode, f"procedure {name!r}: steps must be a non-empty list")
         source = _scalar(path, fields["source"][1], "source", str) if "source" in fields else ""
+        page = _page(path, fields["page"][1]) if "page" in fields else ""
         steps = tuple(_step(path, s, i + 1) for i, s in enumerate(snode.value))
-        out[name] = Procedure(name, source, steps, f"{path.name}:{knode.start_mark.line + 1}")
-    return out
+        out[name] = Procedure(name, source, steps, f"{path.name}:{knode.start_mark.line + 1}", page)
+    traces: tuple[CodeTrace, ...] = ()
+    if "checked-in-code" in top:
+        tnode = top["checked-in-code"][1]
+        if not isinstance(tnode, yaml.SequenceNode):
+            raise _err(path, tnode, "checked-in-code must be a list")
+        traces = tuple(_trace(path, t, i + 1) for i, t in enumerate(tnode.value))
+    return ProcedureFile(out, traces)
+
+
+def load_suites(suites: Path = SUITES) -> ProcedureFile:
+    """Every suite's procedures.yaml; a mistake is one HarnessError naming file and line."""
+    found: dict[str, Procedure] = {}
+    traces: list[CodeTrace] = []
+    for f in sorted(Path(suites).glob("*/procedures.yaml")):
+        loaded = load(f)
+        clash = set(found) & set(loaded.procedures)
+        if clash:
+            raise HarnessError(f"{f}: procedure {sorted(clash)[0]!r} is defined twice")
+        found.update(loaded.procedures)
+        traces += loaded.traces
+    return ProcedureFile(found, tuple(traces))
 
 
 # -- applying --------------------------------------------------------------------

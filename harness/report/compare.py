@@ -17,7 +17,7 @@ from harness.report.results import Results
 KINDS = ("regression", "newly blocked", "still failing", "known difference added", "fixed",
          "known difference gone", "newly covered", "no longer covered", "other change")
 BAD = ("failed",)
-NOT_COVERED = ("not covered",)
+NOT_COVERED = ("not covered", "not documented")
 
 
 def kind_of(old: str, new: str) -> str | None:
@@ -34,6 +34,8 @@ def kind_of(old: str, new: str) -> str | None:
         return "known difference added"
     if old == "known difference":
         return "known difference gone"
+    if old in NOT_COVERED and new in NOT_COVERED:
+        return "other change"      # not covered <-> not documented: no verdict on either side
     if old in NOT_COVERED:
         return "newly covered"
     if new in NOT_COVERED:

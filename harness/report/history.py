@@ -79,6 +79,13 @@ def rows(runs: list[Results]) -> list[Row]:
                   key=lambda r: (r.claim, r.target))
 
 
+def _docs(run) -> str:
+    """The docs version(s) that judged a run: forced, else each target's own."""
+    forced = run.run.get("docs_version", "")
+    versions = sorted({t.docs_version for t in run.targets if t.docs_version})
+    return f"v{forced}" if forced else ", ".join(f"v{v}" for v in versions) or "?"
+
+
 def _bases(run: Results) -> str:
     """What the run's booted targets were, in a word each (the banner in short)."""
     bases = sorted({t.base for t in run.targets if t.source and t.base})
@@ -94,7 +101,7 @@ def _run_header(run: Results) -> str:
     return (f"<th class='run'><div>{e(info.get('started', '?'))}</div>"
             f"<div class='small'>{e(info.get('session', ''))}</div>"
             f"<div class='small'><b>{e(_bases(run))}</b></div>"
-            f"<div class='small'>harness {e(info.get('harness_version', '?'))}, docs v{e(info.get('docs_version', '?'))}</div>"
+            f"<div class='small'>harness {e(info.get('harness_version', '?'))}, docs {e(_docs(run))}</div>"
             f"<div class='small'>{targets}</div></th>")
 
 

@@ -11,11 +11,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.model import documentation
 from harness.model.claims import Claim
 from harness.model.verdicts import NO_TARGET, TestRecord
 
 # Cell states, worst first: a cell takes the worst state of the tests in it.
-STATES = ("failed", "error", "blocked", "known difference", "passed", "skipped", "not covered")
+STATES = ("failed", "error", "blocked", "known difference", "passed", "skipped", "not documented", "not covered")
 STATE_HELP = {
     "failed": "the documented behaviour did not happen (observed output beside the claim)",
     "error": "the check could not run (infrastructure: boot, image, engine); no verdict on the claim",
@@ -24,6 +25,8 @@ STATE_HELP = {
     "(flaky)": "failed, then passed on a rerun (--rerun-failures): still a failure; every attempt is in the record",
     "passed": "behaved as documented",
     "skipped": "not checked on this target (reason given)",
+    "not documented": "no page of the Photon docs version that judges this target states the claim "
+                      "(the rootless page exists only from docs-v5): nothing to check",
     "not covered": "no test in this run checks this claim on this target",
 }
 
@@ -39,6 +42,7 @@ class TargetInfo:
     os: str = ""         # what it is, in words (version, build, PRETTY_NAME)
     version: str = ""    # os-release VERSION_ID as read ("5.0" on Photon)
     digest: str = ""     # what exactly was booted: the image id, or the disk file's size and time
+    docs_version: str = ""   # the Photon docs version its claims are judged by (--docs-version, or its VERSION_ID)
 
     def key(self) -> tuple[str, str, str, str]:
         """Who this target is across runs (a nightly image has a new digest every night)."""
@@ -70,7 +74,8 @@ class RunInfo:
     outcome: str = ""               # how the run ended: completed, interrupted, ...
     directory: str = ""             # where the report is written (attachments link relative to it)
     harness_version: str = ""
-    docs_version: str = ""          # the Photon documentation version the claims come from
+    docs_version: str = ""          # --docs-version, or "" when each target's own version chose it
+    docs_source: str = ""           # the documentation the claims were recorded from (repository, commit)
     baseline: str = ""              # the results this run was compared with (--baseline)
 
 
@@ -111,13 +116,15 @@ class Matrix:
     targets: list[TargetInfo]
     results: list[TestRecord]
 
-    def cell(self, claim_id: str, target_id: str) -> Cell:
-        rs = [r for r in self.results if claim_id in r.claims and r.target == target_id]
+    def cell(self, claim_id: str, target: TargetInfo) -> Cell:
+        rs = [r for r in self.results if claim_id in r.claims and r.target == target.id]
+        if target.docs_version and not documentation.recorded().documented(claim_id, target.docs_version):
+            return Cell("not documented", rs)
         return Cell(worst(r.verdict_on(claim_id) for r in rs if r.judges(claim_id)), rs)
 
     def rows(self):
         for c in self.claims:
-            yield c, [self.cell(c.id, t.id) for t in self.targets]
+            yield c, [self.cell(c.id, t) for t in self.targets]
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in STATES}
@@ -204,8 +211,20 @@ pre{white-space:pre-wrap;word-break:break-word;background:#f7f7f9;border:1px sol
 """
 
 
+def _state_label(state: str, t: TargetInfo) -> str:
+    return f"not documented in v{t.docs_version}" if state == "not documented" else state
+
+
+def docs_line(run: RunInfo, targets: list[TargetInfo]) -> str:
+    """Which documentation judged the run: the version(s) and the commit the claims were recorded from."""
+    versions = sorted({t.docs_version for t in targets if t.docs_version})
+    which = (f"v{run.docs_version} (--docs-version)" if run.docs_version else
+             "v" + ", v".join(versions) + " (from each target's version)" if versions else "not recorded")
+    return f"Photon docs {which}; claims recorded from {run.docs_source or '(unknown)'}"
+
+
 def css_class(state: str) -> str:
-    return {"known difference": "known", "not covered": "notcovered"}.get(state, state)
+    return {"known difference": "known", "not covered": "notcovered", "not documented": "notcovered"}.get(state, state)
 
 
 def _anchor(claim_id: str, target_id: str) -> str:
@@ -228,15 +247,17 @@ def render_html(m: Matrix, run: RunInfo, extra: str = "") -> str:
            f"<tr><td>Started / finished</td><td>{e(run.started)} / {e(run.finished)} ({e(run.outcome)})</td></tr>",
            f"<tr><td>Command</td><td><code>{e(run.command)}</code></td></tr>",
            f"<tr><td>Known differences file</td><td>{e(run.known_differences_file or '(none)')}</td></tr>",
+           f"<tr><td>Documentation</td><td>{e(docs_line(run, m.targets))}</td></tr>",
            f"<tr><td>Claims checked by this run</td><td>{len(covered)} of {len(m.claims)}</td></tr>",
            "<tr><td>Cells</td><td>" + ", ".join(f"{e(s)}: {counts[s]}" for s in STATES) + "</td></tr>",
            "</table>", extra]
     out.append("<h2>Targets</h2><table><tr><th>Target</th><th>What it is (read from it)</th><th>Flavour</th>"
-               "<th>Backend</th><th>Source</th><th>Image</th></tr>")
+               "<th>Backend</th><th>Source</th><th>Docs</th><th>Image</th></tr>")
     for t in m.targets:
         what = t.os or "(not booted in this run: not identified)"
         out.append(f"<tr><td>{e(t.id)}</td><td class='{'' if t.base in ('photon', '') else 'notphoton'}'>{e(what)}"
                    f"</td><td>{e(t.flavor)}</td><td>{e(t.backend)}</td><td>{e(_source_label(t.source))}</td>"
+                   f"<td>{e('v' + t.docs_version if t.docs_version else '')}</td>"
                    f"<td><code>{e(t.image or '(not booted in this run)')}</code></td></tr>")
     out.append("</table>")
     inner = m.inner_images()
@@ -254,7 +275,7 @@ def render_html(m: Matrix, run: RunInfo, extra: str = "") -> str:
             out.append(f"<tr><th colspan='{2 + len(m.targets)}'>{e(section)}</th></tr>")
         out.append(f"<tr><td><b>{e(claim.id)}</b></td><td class='claimtext'>{e(claim.text)}</td>")
         for t, cell in zip(m.targets, cells):
-            label = e(cell.state) + (" (flaky)" if cell.flaky else "")
+            label = e(_state_label(cell.state, t)) + (" (flaky)" if cell.flaky else "")
             if cell.results:
                 label = f"<a href='#{_anchor(claim.id, t.id)}'>{label}</a> <span class='small'>({len(cell.results)})</span>"
             out.append(f"<td class='state {css_class(cell.state)}'>{label}</td>")
@@ -308,12 +329,14 @@ def render_markdown(m: Matrix, run: RunInfo, extra: str = "") -> str:
              f"- Started / finished: {run.started} / {run.finished} ({run.outcome})",
              f"- Command: `{run.command}`",
              f"- Known differences file: {run.known_differences_file or '(none)'}",
+             f"- Documentation: {docs_line(run, m.targets)}",
              f"- Claims checked by this run: {len(m.covered_claims())} of {len(m.claims)}",
              "- Cells: " + ", ".join(f"{s}: {counts[s]}" for s in STATES), "", *([extra] if extra else []),
-             "## Targets", "", "| Target | What it is (read from it) | Flavour | Backend | Source | Image |",
-             "|---|---|---|---|---|---|"]
+             "## Targets", "", "| Target | What it is (read from it) | Flavour | Backend | Source | Docs | Image |",
+             "|---|---|---|---|---|---|---|"]
     lines += [f"| {t.id} | {t.os or '(not booted in this run: not identified)'} | {t.flavor} | {t.backend} | "
-              f"{_source_label(t.source)} | `{t.image or '(not booted in this run)'}` |" for t in m.targets]
+              f"{_source_label(t.source)} | {'v' + t.docs_version if t.docs_version else ''} | "
+              f"`{t.image or '(not booted in this run)'}` |" for t in m.targets]
     lines += ["", "## Inner-image substitutions", ""]
     lines += [f"- `{i}`" for i in m.inner_images()] or ["None recorded in this run."]
     lines += ["", "## Matrix", "",
@@ -321,7 +344,8 @@ def render_markdown(m: Matrix, run: RunInfo, extra: str = "") -> str:
               "|---|---|" + "---|" * len(m.targets)]
     for claim, cells in m.rows():
         lines.append(f"| {claim.id} | {_md_escape(claim.text)} | " +
-                     " | ".join(c.state + (" (flaky)" if c.flaky else "") for c in cells) + " |")
+                     " | ".join(_state_label(c.state, t) + (" (flaky)" if c.flaky else "")
+                                for t, c in zip(m.targets, cells)) + " |")
     notes = m.notes()
     if notes:
         lines += ["", "## Known differences to review", ""] + [f"- `{r.nodeid}`: {n}" for r, n in notes]

@@ -197,3 +197,30 @@ def test_a_masked_docker_fails_d1_to_d3_and_blocks_d4_to_d6(derived_full_image, 
     assert by_state.get("blocked") == {"D4", "D5", "D6"}, by_state
     assert by_state.get("passed") == {"I1"}, by_state
     assert count_labelled(docker_client, session).total() == 0
+
+
+def test_docs_version_4_judges_by_the_v4_pages(docker_client, tmp_path):
+    """--docs-version 4 on the stand-in: the rootless claims (a page only docs-v5 has) are "not
+    documented in v4", their tests are not run and nothing is booted for them; I1 is still judged."""
+    session = "selftest-" + new_session_id()
+    r = run_pytest("suites/rootless", "suites/containers/test_docker_containers.py::test_docker_engine_is_included",
+                   "--base", "standin", "--flavor", "full", "--docs-version", "4",
+                   "--report-dir", str(tmp_path / "report"), session=session)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert re.search(r"1 passed, \d+ skipped", r.stdout) and "not documented in v4: no page of Photon docs v4" in r.stdout
+    data = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert data["run"]["docs_version"] == "4" and "photon-hugo @ " in data["run"]["docs_source"]
+    [target] = data["targets"]
+    assert target["docs_version"] == "4"
+    cells = {claim: states[target["id"]] for claim, states in data["matrix"].items()}
+    assert {cells[f"R{i}"] for i in range(1, 12)} == {"not documented"}
+    assert cells["I1"] == "passed" and cells["D1"] == "not covered"
+    page = (tmp_path / "report" / "report.md").read_text()
+    assert "Photon docs v4 (--docs-version)" in page and "| not documented in v4 |" in page
+    assert count_labelled(docker_client, session).total() == 0
+
+
+def test_an_unknown_docs_version_is_refused_before_anything_runs():
+    r = run_pytest("suites/containers", "--base", "standin", "--docs-version", "3", timeout=120)
+    assert r.returncode == 4 and "--docs-version '3': the recorded documentation has versions 4, 5" in r.stderr, (
+        r.stdout[-1000:] + r.stderr[-1000:])

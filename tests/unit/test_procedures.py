@@ -43,8 +43,16 @@ def test_loads_steps_with_defaults(tmp_path):
     ("procedures:\n  p:\n    steps:\n      - claims: [D1]\n", 4, "'run'"),
     ("procedures:\n  p:\n    steps: []\n", 3, "non-empty"),
     ("procedures:\n  p: [\n", 3, "not valid YAML"),
-    ("other: 1\n", 1, "exactly one key"),
+    ("other: 1\n", 1, "must have the key 'procedures'"),
     ("procedures:\n  p:\n    steps:\n      - run: 5\n        claims: [D1]\n", 4, "run must be str"),
+    ("procedures:\n  p:\n    steps:\n      - run: x\n        claims: [D1]\n        documented: 5\n", 6,
+     "documented must be the documented command"),
+    ("procedures:\n  p:\n    steps:\n      - run: x\n        claims: [D1]\n        documented: heredoc\n", 6,
+     "needs a run that writes a file"),
+    ("procedures:\n  p:\n    page: /etc/passwd\n    steps:\n      - run: x\n        claims: [D1]\n", 3,
+     "page must be a .md path"),
+    ("procedures:\n  p:\n    steps:\n      - run: x\n        claims: [D1]\nchecked-in-code:\n  - page: a.md\n"
+     "    documented: x\n", 7, "needs exactly claims, documented, page, test"),
 ])
 def test_malformed_files_name_file_line_and_problem(tmp_path, text, line, message):
     path = write(tmp_path, text)
@@ -86,8 +94,7 @@ def test_steps_run_as_their_user_with_their_timeout(tmp_path):
 
 
 def test_shipped_procedure_files_are_valid():
-    from fixtures.procedures import SUITES
-    files = sorted(SUITES.glob("*/procedures.yaml"))
+    files = sorted(proc.SUITES.glob("*/procedures.yaml"))
     assert files
     for f in files:
         assert proc.load_file(f)

@@ -97,9 +97,9 @@ def test_a_failure_tagged_with_one_claim_is_no_verdict_on_the_others(tmp_path):
                result("t::b", ["D1", "D2"], FULL, "failed", "[D2] inactive", failing=["D2"],
                       attachments=[str(tmp_path / "attachments" / "journal.txt")])]
     m = rpt.build(CLAIMS, [FULL], results)
-    assert m.cell("D1", FULL.id).state == "known difference"
-    assert m.cell("D2", FULL.id).state == "failed"
-    assert len(m.cell("D1", FULL.id).results) == 2  # still listed under D1
+    assert m.cell("D1", FULL).state == "known difference"
+    assert m.cell("D2", FULL).state == "failed"
+    assert len(m.cell("D1", FULL).results) == 2  # still listed under D1
     md = rpt.render_markdown(m, RUN)
     assert "failed on D2 (no verdict on D1)" in md
     publish.write_report(tmp_path, m, RUN)
@@ -145,7 +145,7 @@ def test_blocked_is_its_own_state_between_error_and_known_difference(tmp_path):
                       "[R2] blocked: not reached, because the documented step in 'rootless-help' (claim R5) failed"),
                result("t::b", ["R1"], FULL, "passed")]
     m = rpt.build([Claim("R1", "2", "a"), Claim("R2", "2", "b")], [FULL], results)
-    assert m.cell("R2", FULL.id).state == "blocked" and m.counts()["blocked"] == 1
+    assert m.cell("R2", FULL).state == "blocked" and m.counts()["blocked"] == 1
     assert rpt.worst(["blocked", "passed"]) == "blocked" and rpt.worst(["blocked", "error"]) == "error"
     assert rpt.worst(["blocked", "known difference"]) == "blocked"
     publish.write_report(tmp_path, m, RUN)
