@@ -8,6 +8,7 @@ pytest_plugins = [
     "fixtures.kubernetes",
     "fixtures.nfs",
     "fixtures.distributed_build",
+    "fixtures.records",
     "fixtures.reporting",
     "fixtures.reruns",
     "fixtures.cleanup",

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from harness.artifacts.build import flavor_image
-from harness.artifacts.kind_node import Versions, build_node_image
+from harness.artifacts.kind_binaries import Versions
+from harness.artifacts.kind_node import build_node_image
 from harness.artifacts.vm import standin_ova
 from harness.core.engine import docker_client
 from harness.core.errors import HarnessError

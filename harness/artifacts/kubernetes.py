@@ -22,6 +22,8 @@ from pathlib import Path
 
 from harness.artifacts import kind_node as kind
 from harness.artifacts.build import BuildResult, cached_image, image_from_files
+from harness.artifacts.go_toolchain import KIND_CACHE
+from harness.artifacts.kind_binaries import KUBERNETES_VERSION
 from harness.core.cache import hash_tree
 from harness.core.errors import HarnessError, InfrastructureError
 from harness.core.paths import RECIPES
@@ -50,8 +52,8 @@ def standin_binaries() -> dict[str, Path]:
     absent = sorted(needed & set(missing))
     if absent:
         raise KubernetesBinariesMissing(
-            f"the stand-in's kubernetes package needs the offline Kubernetes {kind.KUBERNETES_VERSION} build "
-            f"(missing in {kind.KIND_CACHE / 'bin'}: {', '.join(absent)}); build it with `{BUILD_HINT}`")
+            f"the stand-in's kubernetes package needs the offline Kubernetes {KUBERNETES_VERSION} build "
+            f"(missing in {KIND_CACHE / 'bin'}: {', '.join(absent)}); build it with `{BUILD_HINT}`")
     return {b: found[b] for b in needed}
 
 

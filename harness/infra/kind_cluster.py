@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.artifacts.kind_node import KIND_CACHE
+from harness.artifacts.go_toolchain import KIND_CACHE
 from harness.core.engine import docker_client
 from harness.core.errors import HarnessError, InfrastructureError
 from harness.core.labels import CREATED_LABEL, selected, session_labels

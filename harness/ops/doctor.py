@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.artifacts.kind_node import KIND_CACHE
+from harness.artifacts.go_toolchain import KIND_CACHE
 from harness.artifacts.probe import probe_image
 from harness.core.engine import docker_client
 from harness.core.errors import HarnessError

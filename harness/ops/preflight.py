@@ -15,7 +15,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from harness.artifacts.kind_node import KIND_CACHE, KIND_VERSION
+from harness.artifacts.go_toolchain import KIND_CACHE
+from harness.artifacts.kind_binaries import KIND_VERSION
 from harness.core.engine import docker_client
 from harness.core.errors import HarnessError
 from harness.rehearsal.distributed_build import Rehearsal, rehearsal_image

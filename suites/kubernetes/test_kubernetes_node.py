@@ -15,6 +15,7 @@ import allure
 import pytest
 
 from harness.checks import kubernetes_services as ks
+from harness.checks import target_state as ts
 from harness.core.wait import WaitTimeout, wait_for
 
 
@@ -58,7 +59,7 @@ def test_node_registers_ready_and_runs_a_pod(k8s_node, inner_image_source, docke
     assert pod.running, f"[K4] a pod did not run on the Ready node:\n{pod.detail}"
     assert pod.ip and pod.ip.startswith("10.88."), f"[K4] the pod has no address from the node's network: {pod.ip!r}"
     # The services stayed up meanwhile (systemd restarts a crashing one, which can look "active").
-    final = ks.settle_all(t, ["etcd", *SERVICES], stable=3)
+    final = ts.settle_all(t, ["etcd", *SERVICES], stable=3)
     unsteady = [s.describe() for s in final.values() if s.active != "active" or s.restarts]
     assert not unsteady, "[K4] services failed or were restarted while the node was in use:\n" + "\n".join(unsteady)
 
@@ -92,25 +93,25 @@ def test_stop_start_restart_and_status_reflect_the_process(changes_target, k8s_n
     t = k8s_node.target
     problems = []
     for svc in SERVICES:
-        old = ks.unit_state(t, svc).main_pid
+        old = ts.unit_state(t, svc).main_pid
         r = systemctl(t, f"stop {svc}")
-        st = ks.unit_state(t, svc)
+        st = ts.unit_state(t, svc)
         status = systemctl(t, f"status {svc} --no-pager").stdout
         if not r.ok or st.active != "inactive" or pid_alive(t, old) or "Active: inactive (dead)" not in status:
             problems.append(f"`systemctl stop {svc}`: exit {r.exit_status}, {st.describe()}, old PID {old} "
                             f"{'still running' if pid_alive(t, old) else 'gone'}; status says "
                             f"{re.search(r'Active: .*', status).group(0) if 'Active:' in status else status!r}")
         r = systemctl(t, f"start {svc}")
-        st = ks.settle(t, svc, stable=3)
+        st = ts.settle(t, svc, stable=3)
         status = systemctl(t, f"status {svc} --no-pager").stdout
         pid = st.main_pid
         if (not r.ok or st.active != "active" or not pid_alive(t, pid) or exe_of(t, pid) != f"/usr/bin/{svc}"
                 or "Active: active (running)" not in status or f"Main PID: {pid} " not in status):
             problems.append(f"`systemctl start {svc}`: exit {r.exit_status}, {st.describe()}, exe "
-                            f"{exe_of(t, pid)!r}; status:\n{status[:600]}\n    own message: {ks.service_error(t, svc)}")
+                            f"{exe_of(t, pid)!r}; status:\n{status[:600]}\n    own message: {ts.service_error(t, svc)}")
             continue
         r = systemctl(t, f"restart {svc}")
-        st = ks.settle(t, svc, stable=3)
+        st = ts.settle(t, svc, stable=3)
         if not r.ok or st.active != "active" or st.main_pid == pid or pid_alive(t, pid):
             problems.append(f"`systemctl restart {svc}`: exit {r.exit_status}, {st.describe()}, PID before {pid}")
     ready = ks.wait_ready(t, ks.Node(), timeout=180)
@@ -123,27 +124,27 @@ def test_killed_service_is_restarted_as_its_unit_says(changes_target, k8s_node, 
     t = k8s_node.target
     problems, seen = [], []
     for svc in SERVICES:
-        st = ks.settle(t, svc, stable=3)
+        st = ts.settle(t, svc, stable=3)
         restart = st.restart
         declared = t.run(f"systemctl cat {svc} | grep -E '^\\s*Restart(Sec)?='").stdout.strip() or "(no Restart= line)"
         pid, count = st.main_pid, st.restarts
         t.run(f"kill -9 {pid}")
         if restart in ks.RESTARTS_ON_SIGKILL:
             try:
-                wait_for(f"{svc} restarted after kill -9", lambda: ks.unit_state(t, svc),
+                wait_for(f"{svc} restarted after kill -9", lambda: ts.unit_state(t, svc),
                          lambda s: s.active == "active" and s.main_pid not in (0, pid) and s.restarts > count,
                          timeout=90, interval=0.5)
             except WaitTimeout:
                 pass   # judged below from its settled state
-            after = ks.settle(t, svc, stable=3)
+            after = ts.settle(t, svc, stable=3)
             seen.append(f"{svc}: {declared.replace(chr(10), ' ')}; kill -9 {pid} -> restarted as PID {after.main_pid} "
                         f"(NRestarts {count} -> {after.restarts})")
             if after.active != "active" or after.main_pid in (0, pid) or after.restarts <= count:
                 problems.append(f"{svc} has Restart={restart} but after kill -9 {pid}: {after.describe()}; "
-                                f"own message: {ks.service_error(t, svc)}")
+                                f"own message: {ts.service_error(t, svc)}")
         else:
             time.sleep(5)
-            after = ks.unit_state(t, svc)
+            after = ts.unit_state(t, svc)
             seen.append(f"{svc}: {declared}; Restart={restart or 'no'}: kill -9 {pid} -> {after.active}/{after.sub} "
                         "(the unit does not ask systemd to restart it)")
             if after.active == "active" and after.main_pid != pid:
@@ -156,11 +157,11 @@ def test_killed_service_is_restarted_as_its_unit_says(changes_target, k8s_node, 
     assert ready, "[K2] after the kill -9 round the node did not come back Ready"
 
 
-def restart_all(t, services) -> dict[str, ks.UnitState]:
+def restart_all(t, services) -> dict[str, ts.UnitState]:
     """Restart `services` (the API server first) and wait until each runs one process steadily."""
     for svc in services:
         systemctl(t, f"restart {svc}")
-    return ks.settle_all(t, list(services), stable=5)
+    return ts.settle_all(t, list(services), stable=5)
 
 
 @pytest.mark.claim("K3")
@@ -169,11 +170,11 @@ def test_log_level_in_etc_kubernetes_config_reaches_every_service(changes_target
     path = f"{ks.CONF_DIR}/config"
     original = t.run(f"cat {path}").stdout
     try:
-        ks.write_env_vars(t, path, {"KUBE_LOG_LEVEL": "--v=3"})
-        changed = {svc: (st, ks.process_cmdline(t, st.main_pid)) for svc, st in restart_all(t, SERVICES).items()}
+        ts.write_env_vars(t, path, {"KUBE_LOG_LEVEL": "--v=3"})
+        changed = {svc: (st, ts.process_cmdline(t, st.main_pid)) for svc, st in restart_all(t, SERVICES).items()}
     finally:
         t.put_file(path, original.encode(), mode=0o644)
-        back = {svc: ks.process_cmdline(t, st.main_pid) for svc, st in restart_all(t, SERVICES).items()}
+        back = {svc: ts.process_cmdline(t, st.main_pid) for svc, st in restart_all(t, SERVICES).items()}
     problems = [f"{svc}: {st.describe()}; command line: {cmd!r}" for svc, (st, cmd) in changed.items()
                 if st.active != "active" or "--v=3" not in cmd.split()]
     assert not problems, (f"[K3] KUBE_LOG_LEVEL=\"--v=3\" in {path} did not reach the services after a restart:\n"
@@ -203,19 +204,19 @@ def test_each_service_reads_its_own_file_in_etc_kubernetes(changes_target, k8s_n
             for svc in batch:
                 path, var = f"{ks.CONF_DIR}/{ks.ENV_FILE[svc]}", ks.ARGS_VAR[svc]
                 originals[path] = t.run(f"cat {path}").stdout
-                value = ks.read_env_file(t, path).get(var, "")
-                ks.write_env_vars(t, path, {var: f"{value} {PORTS[svc][0]}".strip()})
+                value = ts.read_env_file(t, path).get(var, "")
+                ts.write_env_vars(t, path, {var: f"{value} {PORTS[svc][0]}".strip()})
             states = restart_all(t, batch)
             for svc in batch:
                 flag, port = PORTS[svc]
                 st = states[svc]
                 try:
                     listening = wait_for(f"{svc} (PID {st.main_pid}) listening on {port}",
-                                         lambda: ks.listening_pids(t, port), lambda out: f"pid={st.main_pid}," in out,
+                                         lambda: ts.listening_pids(t, port), lambda out: f"pid={st.main_pid}," in out,
                                          timeout=30)
                 except WaitTimeout as e:
                     listening = e.last
-                cmdline = ks.process_cmdline(t, st.main_pid)
+                cmdline = ts.process_cmdline(t, st.main_pid)
                 ok = flag in cmdline.split() and f"pid={st.main_pid}," in listening
                 seen.append(f"{svc}: {ks.ARGS_VAR[svc]} += {flag} in {ks.CONF_DIR}/{ks.ENV_FILE[svc]} -> PID "
                             f"{st.main_pid} listens on {port}: {'yes' if ok else 'no'}")
@@ -228,7 +229,7 @@ def test_each_service_reads_its_own_file_in_etc_kubernetes(changes_target, k8s_n
                 t.put_file(path, text.encode(), mode=0o644)
             back = restart_all(t, batch)
         for svc, st in back.items():
-            cmdline = ks.process_cmdline(t, st.main_pid)
+            cmdline = ts.process_cmdline(t, st.main_pid)
             if PORTS[svc][0] in cmdline.split() or st.active != "active":
                 problems.append(f"{svc}: not back to its file as shipped after restoring it: {st.describe()} {cmdline!r}")
     record_property("k8s-config-observed", " | ".join(seen))

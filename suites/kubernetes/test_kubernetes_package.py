@@ -16,6 +16,7 @@ import re
 import pytest
 
 from harness.checks import kubernetes_services as ks
+from harness.checks import target_state as ts
 
 PACKAGE = "kubernetes"
 
@@ -23,7 +24,7 @@ PACKAGE = "kubernetes"
 @pytest.mark.claim("I1")
 def test_full_includes_kubernetes_minimal_does_not(request, target_spec, record_property):
     t = request.getfixturevalue("k8s_target" if target_spec.flavor == "full" else "target")
-    version, answer = ks.installed_version(t, PACKAGE)
+    version, answer = ts.installed_version(t, PACKAGE)
     record_property("kubernetes-package", version or "not installed")
     if target_spec.flavor == "full":
         assert version, f"[I1] documented: the full version includes Kubernetes; on {t.spec.id}:\n{answer}"
@@ -43,11 +44,11 @@ def test_package_provides_the_five_services(full_only, k8s_target, record_proper
     problems, evidence = [], []
     for svc in ks.SERVICES:
         path = f"{ks.UNIT_DIR}/{svc}.service"
-        owner, answer = ks.owner_of(t, path)
+        owner, answer = ts.owner_of(t, path)
         evidence.append(answer)
         if owner != PACKAGE:
             problems.append(f"{path}: owned by {owner or 'no package'}")
-        st = ks.unit_state(t, svc)
+        st = ts.unit_state(t, svc)
         if st.props.get("LoadState") != "loaded":
             problems.append(f"{svc}.service: LoadState={st.props.get('LoadState')}")
         # The unit systemd uses is that file (Debian's merged /usr shows it as /lib/systemd/system).
@@ -57,7 +58,7 @@ def test_package_provides_the_five_services(full_only, k8s_target, record_proper
         exe = t.run(f"systemctl show -p ExecStart {svc}").stdout
         m = re.search(r"path=(\S+)", exe)
         binary = m.group(1) if m else "?"
-        bowner, banswer = ks.owner_of(t, binary)
+        bowner, banswer = ts.owner_of(t, binary)
         evidence.append(banswer)
         if bowner != PACKAGE:
             problems.append(f"{svc}.service runs {binary}, owned by {bowner or 'no package'}")
@@ -71,16 +72,16 @@ def test_package_provides_the_five_services(full_only, k8s_target, record_proper
 def test_configuration_resides_in_etc_kubernetes(full_only, k8s_target, record_property):
     t = k8s_target
     problems = []
-    conf = set(ks.conffiles(t, PACKAGE))
+    conf = set(ts.conffiles(t, PACKAGE))
     for f in ks.CONF_FILES:
         path = f"{ks.CONF_DIR}/{f}"
-        owner, answer = ks.owner_of(t, path)
+        owner, answer = ts.owner_of(t, path)
         if owner != PACKAGE:
             problems.append(f"{path}: {answer}")
         elif path not in conf:
             problems.append(f"{path}: shipped by {PACKAGE} but not marked as configuration")
     for svc in ks.SERVICES:
-        st = ks.unit_state(t, svc)
+        st = ts.unit_state(t, svc)
         files = re.findall(r"^(\S+)", st.props.get("EnvironmentFiles", ""), re.M)
         want = [f"{ks.CONF_DIR}/config", f"{ks.CONF_DIR}/{ks.ENV_FILE[svc]}"]
         if files != want:

@@ -13,6 +13,7 @@ import pytest
 
 from fixtures.procedures import apply_documented
 from harness.checks import kubernetes_services as ks
+from harness.checks import target_state as ts
 from harness.core.wait import WaitTimeout, wait_for
 
 GUIDE = ("k8s-guide-prepare-hosts", "k8s-guide-master", "k8s-guide-node")
@@ -26,11 +27,11 @@ def documented_flags_unknown(t) -> list[str]:
     for svc in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"):
         argv = t.run(f"systemctl show -p ExecStart {svc}").stdout
         used = re.findall(r"\$\{?([A-Z_][A-Z0-9_]*)", argv)
-        env = ks.read_env_file(t, f"{ks.CONF_DIR}/config") | ks.read_env_file(t, f"{ks.CONF_DIR}/{ks.ENV_FILE[svc]}")
+        env = ts.read_env_file(t, f"{ks.CONF_DIR}/config") | ts.read_env_file(t, f"{ks.CONF_DIR}/{ks.ENV_FILE[svc]}")
         unknown = []
         for var in used:
             for flag in env.get(var, "").split():
-                if flag.startswith("--") and not ks.flag_known(t, f"/usr/bin/{svc}", flag):
+                if flag.startswith("--") and not ts.flag_known(t, f"/usr/bin/{svc}", flag):
                     unknown.append(f"{flag} (${var})")
         if unknown:
             out.append(f"{svc} does not accept {', '.join(unknown)}")
@@ -52,8 +53,8 @@ def test_documented_guide_brings_up_a_ready_node(guide_target, documented_proced
                  timeout=120, interval=5)
     except WaitTimeout as e:
         nodes = e.last
-        states = {u: ks.settle(t, u, stable=5, timeout=45) for u in ("etcd", *ks.SERVICES)}
-        report = [f"{s.describe()}" + ("" if s.active == "active" else f"\n    its own message: {ks.service_error(t, u)}")
+        states = {u: ts.settle(t, u, stable=5, timeout=45) for u in ("etcd", *ks.SERVICES)}
+        report = [f"{s.describe()}" + ("" if s.active == "active" else f"\n    its own message: {ts.service_error(t, u)}")
                   for u, s in states.items()]
         etcd_pid = states["etcd"].main_pid
         etcd_ports = sorted(set(re.findall(r":(\d+)\s", t.run(f"ss -Hltnp | grep 'pid={etcd_pid},'").stdout)))

@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 
 from harness.checks import kubernetes_services as ks
+from harness.checks import target_state as ts
 from harness.core.commands import CommandResult
 from harness.targets.base import TargetSpec
 
@@ -116,8 +117,8 @@ def test_minimum_configuration_edits_each_have_a_reason_and_keep_the_variables()
     kubelet_edit = next(e for e in node.edits if e.var == "KUBELET_ARGS")
     assert "container target only" in kubelet_edit.why
     for f, values in plan.items():
-        ks.write_env_vars(t, f"/etc/kubernetes/{f}", values)
-        after = ks.read_env_file(t, f"/etc/kubernetes/{f}")
+        ts.write_env_vars(t, f"/etc/kubernetes/{f}", values)
+        after = ts.read_env_file(t, f"/etc/kubernetes/{f}")
         for var, value in values.items():
             assert after[var] == value
         # Variables the plan does not touch keep the package's values.
@@ -130,7 +131,7 @@ def test_service_error_is_the_services_own_last_error_line():
     journal = ("I1129 starting\nError: unknown flag: --logtostderr\nUsage:\n  kube-scheduler [flags]\n"
                "kube-scheduler.service: Failed with result 'exit-code'.\n")
     t = FakeTarget({}, {"journalctl -u 'kube-scheduler'": journal, "journalctl -u kube-scheduler": journal})
-    assert ks.service_error(t, "kube-scheduler") == "Error: unknown flag: --logtostderr"
+    assert ts.service_error(t, "kube-scheduler") == "Error: unknown flag: --logtostderr"
 
 
 def test_containerd_names_of_docker_references():
