@@ -21,12 +21,13 @@ NFS volumes), watches it through the Kubernetes API, checks the outcome, and del
 after success or failure alike. Each failure names its cause: NFS not mountable on a node, an
 image missing on the nodes, a worker that crashed, the service variables missing, ...
 
-Differences from Photon's objects, all deliberate: our image instead of photon:latest (which
-installs its tools with tdnf and pip at start-up, so needs the internet); `storageClassName: ""`
-on the PVs and claims (Photon's name none: on a cluster with a default StorageClass its claims
-get that class and never bind; the report warns when that is the case); the worker Deployment's
-selector carries the build id; the master Job has backoffLimit 0 (Photon: 1, which re-runs a
-failed master once); the scheduler waits for every worker before it hands out the first package.
+The objects come from templates mirroring Photon's YAML (topology.py, topology/*.yaml), which
+note each deliberate difference: our image instead of photon:latest (which installs its tools with
+tdnf and pip at start-up, so needs the internet); `storageClassName: ""` on the PVs and claims
+(Photon's name none: on a cluster with a default StorageClass its claims get that class and never
+bind; the report warns when that is the case); the worker Deployment's selector carries the build
+id; the master Job has backoffLimit 0. The scheduler waits for every worker before it hands out
+the first package. Why a pod is stuck is diagnosed in diagnosis.py, the verdict in verdict.py.
 No pytest here.
 """
 from __future__ import annotations
@@ -36,13 +37,15 @@ import logging
 import time
 
 from harness.artifacts.build import BuildResult, recipe_image
-from harness.core.errors import HarnessError, InfrastructureError
+from harness.core.errors import HarnessError
 from harness.core.wait import WaitTimeout, wait_for
-from harness.infra.nfs_volumes import nfs_pv, nfs_pvc
+from harness.infra.kube import Kube, api_error
 from harness.rehearsal.packages import (
-    GRAPH, IMAGE_RECIPE, REHEARSAL_LABEL, VOLUMES, WORKER_MOUNTS, _targz_b64, new_build_id, source_tree
+    GRAPH, IMAGE_RECIPE, REHEARSAL_LABEL, VOLUMES, _targz_b64, new_build_id, source_tree
 )
 from harness.rehearsal import diagnosis
+from harness.rehearsal.scheduler_client import SchedulerClient, endpoint_checks, state_counts, summary_from_log
+from harness.rehearsal.topology import Topology
 from harness.rehearsal.verdict import Check, RehearsalFailed, RehearsalResult, judge
 
 log = logging.getLogger(__name__)
@@ -66,20 +69,19 @@ class Rehearsal:
             raise HarnessError(f"pods must be 1 or more, not {pods}")
         if not nfs_path.startswith("/"):
             raise HarnessError(f"NFS path {nfs_path!r} must be absolute")
-        from kubernetes import client as k
-        self.api = api
-        self.core, self.batch, self.apps = k.CoreV1Api(api), k.BatchV1Api(api), k.AppsV1Api(api)
-        self.storage = k.StorageV1Api(api)
+        self.api, self.kube = api, Kube(api)
+        self.core, self.batch, self.apps = self.kube.core, self.kube.batch, self.kube.apps
         self.image, self.pods, self.ns = image, pods, namespace
         self.nfs_host, self.nfs_path = nfs_host, nfs_path.rstrip("/") or "/"
         self.graph = graph or GRAPH
         self.outcomes = outcomes or {}
         self.files = source_tree(self.graph, self.outcomes, build_seconds)
-        self.pull_policy = pull_policy
         self.start_timeout, self.build_timeout, self.cleanup_timeout = start_timeout, build_timeout, cleanup_timeout
         self.keep_artefacts = keep_artefacts
         self.during_build = during_build  # called (rehearsal, scheduler state) on each poll; the self-tests' chaos
         self.id = build_id or new_build_id()
+        self.topo = Topology(self.id, image, nfs_host, self.nfs_path, pods, pull_policy)
+        self.scheduler = SchedulerClient(api, namespace, self.topo.name("master-service"))
         self.t0 = 0.0
         self.r = RehearsalResult(self.id, namespace, pods, f"{nfs_host}:{self.nfs_path}",
                                  sorted(p for p, o in self.outcomes.items() if o == "fail"))
@@ -89,14 +91,11 @@ class Rehearsal:
     # ------------------------------------------------------------------ names and reporting
 
     def name(self, base: str) -> str:
-        return f"{base}-{self.id}"
+        return self.topo.name(base)
 
     @property
     def build_dir(self) -> str:
         return f"/root/build-{self.id}/photon"    # in the nfspod, which mounts the export at /root
-
-    def labels(self, **extra) -> dict[str, str]:
-        return {REHEARSAL_LABEL: self.id, **extra}
 
     def line(self, what: str, text: str) -> None:
         stamp = f"[{time.monotonic() - self.t0:6.1f}s]" if self.t0 else " " * 9
@@ -174,10 +173,7 @@ class Rehearsal:
         One PV and claim shaped exactly like Photon's show which; the rehearsal's own set "" on both."""
         from kubernetes.client.rest import ApiException
         name = self.name("photon-claim-probe")
-        pv = nfs_pv(name, self.nfs_host, self.nfs_path, self.labels(**{"storage-tier": name}))
-        pv.spec.storage_class_name = None
-        pvc = nfs_pvc(name, {"storage-tier": name}, storage_class=None)
-        pvc.metadata.labels = self.labels()
+        pv, pvc = self.topo.photon_shaped_claim(name)
         self._create("PersistentVolume", lambda: self.core.create_persistent_volume(pv))
         self._create("PersistentVolumeClaim", lambda: self.core.create_namespaced_persistent_volume_claim(self.ns, pvc))
         read = lambda: self.core.read_namespaced_persistent_volume_claim(name, self.ns, _request_timeout=30)  # noqa: E731
@@ -186,10 +182,9 @@ class Rehearsal:
         except WaitTimeout as e:
             got = e.last   # still Pending: what that means is reported below
         cls, bound = got.spec.storage_class_name, got.spec.volume_name
-        for kind, delete in (("PersistentVolumeClaim", lambda: self.core.delete_namespaced_persistent_volume_claim(
-                name, self.ns)), ("PersistentVolume", lambda: self.core.delete_persistent_volume(name))):
+        for kind in ("PersistentVolumeClaim", "PersistentVolume"):
             try:
-                delete()
+                self.kube.delete(kind, name, self.ns)
                 self.r.deleted.append(f"{kind}/{name}")
             except ApiException as e:
                 self.warn(f"deleting {kind}/{name}: {e.status} {e.reason}")
@@ -207,14 +202,10 @@ class Rehearsal:
                   f"YAML files or remove the default-class annotation; the rehearsal's own objects set \"\".")
 
     def create_volumes(self) -> None:
-        for base, (sub, access) in VOLUMES.items():
-            path = self.nfs_path if base == "nfspod" else f"{self.nfs_path.rstrip('/')}/build-{self.id}{sub}"
-            pv = nfs_pv(self.name(base), self.nfs_host, path, self.labels(**{"storage-tier": self.name(base)}),
-                        access=access, capacity="10Gi")
+        volumes = self.topo.volumes()
+        for pv, _ in volumes:
             self._create("PersistentVolume", lambda b=pv: self.core.create_persistent_volume(b))
-        for base, (_, access) in VOLUMES.items():
-            pvc = nfs_pvc(self.name(base), {"storage-tier": self.name(base)}, access=access)
-            pvc.metadata.labels = self.labels()
+        for _, pvc in volumes:
             self._create("PersistentVolumeClaim",
                          lambda b=pvc: self.core.create_namespaced_persistent_volume_claim(self.ns, b))
         self.line("volumes", f"8 nfs PVs on {self.nfs_host}:{self.nfs_path} (nfspod; the others under "
@@ -230,28 +221,9 @@ class Rehearsal:
             raise RehearsalFailed("volumes", f"claims not Bound after 60s: {', '.join(e.last)}") from None
         self.line("volumes", "8 claims Bound")
 
-    def _sys_volume(self):
-        return {"name": "sys", "hostPath": {"path": "/sys"}}
-
-    def _claim_volume(self, base: str):
-        return {"name": base, "persistentVolumeClaim": {"claimName": self.name(base)}}
-
-    def _container(self, name: str, command: list[str], mounts: dict[str, str], workdir: str, env=None):
-        mounts = [{"name": n, "mountPath": p} for n, p in mounts.items()]
-        return {"name": name, "image": self.image, "imagePullPolicy": self.pull_policy,
-                "command": command, "workingDir": workdir, "env": env or [],
-                "ports": [{"containerPort": 80}], "securityContext": {"privileged": True},
-                "volumeMounts": mounts + [{"name": "sys", "mountPath": "/sys", "readOnly": False}]}
-
     def start_nfspod(self) -> None:
         name = self.name("nfspod")
-        pod = {"apiVersion": "v1", "kind": "Pod",
-               "metadata": {"name": name, "labels": self.labels(app="nfspod")},
-               "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 2,
-                        "containers": [self._container(
-                            "nfs-copy", ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"],
-                            {"nfspod": "/root"}, "/root")],
-                        "volumes": [self._claim_volume("nfspod"), self._sys_volume()]}}
+        pod = self.topo.nfspod()
         self._create("Pod", lambda: self.core.create_namespaced_pod(self.ns, pod))
         node = self._wait_running(name, "nfspod")
         self.line("nfspod", f"{name} Running on {node}: {self.nfs_host}:{self.nfs_path} mounted at /root")
@@ -271,35 +243,14 @@ class Rehearsal:
 
     def start_master(self) -> None:
         app = self.name("master")
-        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": self.name("master-service"),
-                                                                    "labels": self.labels()},
-               "spec": {"selector": {"app": app}, "ports": [{"protocol": "TCP", "port": 80, "targetPort": 80}]}}
+        svc, job = self.topo.master_service(), self.topo.master()
         self._create("Service", lambda: self.core.create_namespaced_service(self.ns, svc))
-        env = [{"name": "REHEARSAL_PODS", "value": str(self.pods)}, {"name": "PYTHONUNBUFFERED", "value": "1"}]
-        job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": app, "labels": self.labels()},
-               "spec": {"backoffLimit": 0, "template": {
-                   "metadata": {"labels": self.labels(app=app)},
-                   "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 2,
-                            "containers": [self._container("photon-master",
-                                                           ["python3", "support/package-builder/scheduler.py"],
-                                                           {"photon": "/root/photon"}, "/root/photon", env)],
-                            "volumes": [self._claim_volume("photon"), self._sys_volume()]}}}}
         self._create("Job", lambda: self.batch.create_namespaced_job(self.ns, job))
         self.line("master", f"Service {self.name('master-service')} (TCP 80) and Job {app} (the scheduler)")
 
     def start_workers(self) -> None:
         app = self.name("worker")
-        env = [{"name": "BUILDID", "value": self.id.upper()}, {"name": "PYTHONUNBUFFERED", "value": "1"},
-               {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]
-        dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": app, "labels": self.labels()},
-               "spec": {"replicas": self.pods, "selector": {"matchLabels": {"app": app}},
-                        "template": {"metadata": {"labels": self.labels(app=app)},
-                                     "spec": {"terminationGracePeriodSeconds": 2,
-                                              "containers": [self._container(
-                                                  "photon-worker", ["python3", "worker.py"], WORKER_MOUNTS,
-                                                  "/root/photon/support/package-builder", env)],
-                                              "volumes": [self._claim_volume(b) for b in WORKER_MOUNTS]
-                                              + [self._sys_volume()]}}}}
+        dep = self.topo.worker()
         self._create("Deployment", lambda: self.apps.create_namespaced_deployment(self.ns, dep))
         self.line("workers", f"Deployment {app}: {self.pods} replicas, env BUILDID={self.id.upper()} -> "
                              f"MASTER_SERVICE_{self.id.upper()}_SERVICE_HOST/_PORT")
@@ -330,17 +281,10 @@ class Rehearsal:
     def check_rest(self) -> None:
         """The documented endpoints, called through the API server's service proxy (so from outside
         the cluster); GET /package/ is left to the workers (it hands out a package)."""
-        checks = [("GET /constants/", "GET", "/constants/", None, 200,
-                   lambda b: isinstance(b, dict) and {"specPath", "rpmPath", "logPath"} <= set(b)),
-                  ("GET /donelist/", "GET", "/donelist/", None, 200,
-                   lambda b: isinstance(b, dict) and isinstance(b.get("packages"), list)),
-                  ("GET /mappackagetocycle/", "GET", "/mappackagetocycle/", None, 200, lambda b: isinstance(b, dict)),
-                  ("POST /notifybuild/ without package", "POST", "/notifybuild/", {"status": 0}, 400, None),
-                  ("POST /notifybuild/ with status 7", "POST", "/notifybuild/",
-                   {"package": sorted(self.graph)[0], "status": 7}, 406, None)]
+        checks = endpoint_checks(sorted(self.graph)[0])
         try:   # the service answers once its endpoint (the master pod) is ready in kube-proxy
             code, body = wait_for("the master service to answer GET /constants/",
-                                  lambda: self._proxy("GET", "/constants/"), lambda r: r[0] == 200,
+                                  lambda: self.scheduler.call("GET", "/constants/"), lambda r: r[0] == 200,
                                   timeout=60, interval=2)
         except WaitTimeout as e:
             code, body = e.last
@@ -348,7 +292,7 @@ class Rehearsal:
             raise RehearsalFailed("service", f"service {self.name('master-service')} does not answer through "
                                   f"the API server's proxy (GET /constants/: {code} {str(body)[:200]})")
         for what, method, path, data, want, valid in checks:
-            code, body = self._proxy(method, path, data)
+            code, body = self.scheduler.call(method, path, data)
             ok = code == want and (valid is None or valid(body))
             self.r.rest.append(Check(what, ok, f"{code} {json.dumps(body)[:120] if body is not None else ''}"))
         bad = [c for c in self.r.rest if not c.passed]
@@ -380,8 +324,8 @@ class Rehearsal:
                           timeout=self.build_timeout, interval=2)
         except WaitTimeout:
             raise RehearsalFailed("timeout", f"the build did not end within {self.build_timeout:.0f}s; "
-                                  f"package states: {self._state_counts(state)}") from None
-        self.r.summary = self._summary()
+                                  f"package states: {state_counts(state)}") from None
+        self.r.summary = summary_from_log(self._master_log())
         if self.r.summary is None:
             raise RehearsalFailed("master", f"the master Job {'failed' if st.failed else 'ended'} without a "
                                   f"summary; its log ends:\n{self._master_log(15)}")
@@ -431,21 +375,11 @@ class Rehearsal:
                     self._exec(nfspod, ["rm", "-rf", f"/root/build-{self.id}"], 120)
             except Exception:  # noqa: BLE001 - the export stays dirty; the objects still go
                 self.warn(f"could not remove build-{self.id} from the export")
-        steps = [
-            ("Job", self.name("master"), lambda n: self.batch.delete_namespaced_job(
-                n, self.ns, propagation_policy="Foreground", grace_period_seconds=2)),
-            ("Pod", nfspod, lambda n: self.core.delete_namespaced_pod(n, self.ns, grace_period_seconds=2)),
-            ("Service", self.name("master-service"), lambda n: self.core.delete_namespaced_service(n, self.ns)),
-            ("Deployment", self.name("worker"), lambda n: self.apps.delete_namespaced_deployment(
-                n, self.ns, propagation_policy="Foreground", grace_period_seconds=2)),
-        ] + [("PersistentVolumeClaim", self.name(b), lambda n: self.core.delete_namespaced_persistent_volume_claim(
-            n, self.ns)) for b in VOLUMES] + [
-            ("PersistentVolume", self.name(b), lambda n: self.core.delete_persistent_volume(n)) for b in VOLUMES]
-        for kind, name, delete in steps:
+        for kind, name in self.topo.deletion_order():
             if f"{kind}/{name}" not in self.r.created:
                 continue
             try:
-                delete(name)
+                self.kube.delete(kind, name, self.ns)
                 self.r.deleted.append(f"{kind}/{name}")
             except ApiException as e:
                 if e.status != 404:
@@ -461,15 +395,8 @@ class Rehearsal:
                      + ", ".join(left)))
 
     def remaining(self) -> list[str]:
-        sel = f"{REHEARSAL_LABEL}={self.id}"
-        left = [f"PersistentVolume/{o.metadata.name}" for o in self.core.list_persistent_volume(_request_timeout=30).items
-                if (o.metadata.labels or {}).get(REHEARSAL_LABEL) == self.id or o.metadata.name in self.extra_pvs]
-        for kind, lister in (("PersistentVolumeClaim", self.core.list_namespaced_persistent_volume_claim),
-                             ("Pod", self.core.list_namespaced_pod), ("Service", self.core.list_namespaced_service),
-                             ("Job", self.batch.list_namespaced_job), ("Deployment", self.apps.list_namespaced_deployment),
-                             ("ReplicaSet", self.apps.list_namespaced_replica_set)):
-            left += [f"{kind}/{o.metadata.name}" for o in lister(self.ns, label_selector=sel, _request_timeout=30).items]
-        return left
+        return self.kube.leftovers(self.ns, f"{REHEARSAL_LABEL}={self.id}", volumes=lambda o: (
+            (o.metadata.labels or {}).get(REHEARSAL_LABEL) == self.id or o.metadata.name in self.extra_pvs))
 
     # ------------------------------------------------------------------ the verdict
 
@@ -489,7 +416,7 @@ class Rehearsal:
     # ------------------------------------------------------------------ watching pods
 
     def _pods(self, selector: str):
-        return self.core.list_namespaced_pod(self.ns, label_selector=selector, _request_timeout=30).items
+        return self.kube.pods(self.ns, selector)
 
     def _count(self, pods) -> None:
         masters = [p for p in pods if p.metadata.labels.get("app") == self.name("master")]
@@ -580,28 +507,8 @@ class Rehearsal:
 
     # ------------------------------------------------------------------ the scheduler's view
 
-    def _proxy(self, method: str, path: str, body=None) -> tuple[int, object]:
-        from kubernetes.client.rest import ApiException
-        url = f"/api/v1/namespaces/{self.ns}/services/{self.name('master-service')}:80/proxy{path}"
-        try:
-            resp, code, _ = self.api.call_api(url, method, header_params={"Content-Type": "application/json",
-                                                                          "Accept": "*/*"},
-                                              body=body, auth_settings=["BearerToken"], _preload_content=False,
-                                              _request_timeout=15)
-            raw = resp.data
-        except ApiException as e:
-            code, raw = e.status, e.body or b""
-        except Exception as e:  # noqa: BLE001 - connection trouble: report it as no answer
-            return 0, f"{type(e).__name__}: {e}"
-        text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
-        try:
-            return code, json.loads(text) if text else None
-        except ValueError:
-            return code, text
-
     def _state(self) -> dict | None:
-        code, body = self._proxy("GET", "/rehearsal/state/")
-        return body if code == 200 and isinstance(body, dict) else None
+        return self.scheduler.state()
 
     def _progress(self, state: dict) -> None:
         for p, v in sorted(state["packages"].items(), key=lambda kv: (kv[1]["scheduled"] or 0, kv[0])):
@@ -616,15 +523,6 @@ class Rehearsal:
                 self.line("build", f"{p} blocked (a build requirement failed)")
             self._seen_state[p] = v["state"]
 
-    @staticmethod
-    def _state_counts(state: dict | None) -> str:
-        if not state:
-            return "unknown (the scheduler does not answer)"
-        counts: dict[str, list[str]] = {}
-        for p, v in state["packages"].items():
-            counts.setdefault(v["state"], []).append(p)
-        return "; ".join(f"{k}: {', '.join(sorted(v))}" for k, v in sorted(counts.items()))
-
     def _master_pod(self) -> str | None:
         pods = self._pods(f"app={self.name('master')}")
         return pods[0].metadata.name if pods else None
@@ -638,12 +536,6 @@ class Rehearsal:
         except Exception as e:  # noqa: BLE001
             return f"(no log: {e})"
 
-    def _summary(self) -> dict | None:
-        for line in reversed(self._master_log().splitlines()):
-            if line.startswith("SUMMARY "):
-                return json.loads(line[len("SUMMARY "):])
-        return None
-
     # ------------------------------------------------------------------ API plumbing
 
     def _create(self, kind: str, create) -> None:
@@ -651,34 +543,11 @@ class Rehearsal:
         try:
             obj = create()
         except ApiException as e:
-            msg = e.body.decode(errors="replace") if isinstance(e.body, bytes) else str(e.body)
-            try:
-                msg = json.loads(msg).get("message", msg)
-            except ValueError:
-                pass
+            msg = api_error(e)
             cause = "pod-security" if "PodSecurity" in msg else "api"
             raise RehearsalFailed(cause, f"creating the {kind} was refused: {e.status} {msg[:500]}") from None
         name = obj.metadata.name if hasattr(obj, "metadata") else obj["metadata"]["name"]
         self.r.created.append(f"{kind}/{name}")
 
     def _exec(self, pod: str, argv: list[str], timeout: float) -> tuple[int, str]:
-        from kubernetes.stream import stream
-        resp = stream(self.core.connect_get_namespaced_pod_exec, pod, self.ns, command=argv, stderr=True,
-                      stdin=False, stdout=True, tty=False, _preload_content=False)
-        out: list[str] = []
-
-        def closed() -> bool:
-            resp.update(timeout=1)
-            out.extend([resp.read_stdout(timeout=0) or "", resp.read_stderr(timeout=0) or ""])
-            return not resp.is_open()
-        try:
-            wait_for(f"`{' '.join(argv)[:80]}` in pod {pod} to end", closed, timeout=timeout, interval=0)
-            timed_out = False
-        except WaitTimeout:
-            timed_out = True
-        out += [resp.read_stdout(timeout=0) or "", resp.read_stderr(timeout=0) or ""]
-        resp.close()
-        if timed_out:
-            raise InfrastructureError(f"`{' '.join(argv)[:80]}` in pod {pod} ran past {timeout:.0f}s")
-        code = resp.returncode
-        return (code if code is not None else 0), "".join(out)
+        return self.kube.exec(self.ns, pod, argv, timeout)

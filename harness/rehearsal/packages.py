@@ -26,13 +26,6 @@ VOLUMES = {
     "logs": ("/photon/stage/LOGS", "ReadWriteMany"),
     "builder": ("/photon/support/package-builder", "ReadWriteMany"),
 }
-# Where Photon's worker mounts its six claims.
-WORKER_MOUNTS = {
-    "rpms": "/root/photon/stage/RPMS", "publishrpms": "/root/photon/stage/PUBLISHRPMS",
-    "publishxrpms": "/root/photon/stage/PUBLISHXRPMS", "specs": "/root/photon/SPECS",
-    "logs": "/root/photon/stage/LOGS", "builder": "/root/photon/support/package-builder",
-}
-
 # A synthetic package graph (package -> build requirements): four independent roots, six levels.
 GRAPH: dict[str, list[str]] = {
     "bzip2": [], "ncurses": [], "xz": [], "zlib": [],

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from harness.core.errors import HarnessError
 from harness.core.wait import WaitTimeout, wait_for
+from harness.infra.kube import Kube
 
 OPTIONS = Path("common/data/distributed_build_options.json")
 # What stage/ holds when cloud images were built (B7): OVA, GCE tarball, AMI raw, Azure VHD.
@@ -97,19 +98,9 @@ class Watch(threading.Thread):
 
 def leftovers(api, build_id: str) -> list[str]:
     """Objects of build `build_id` that still exist (Photon's names, namespace default)."""
-    from kubernetes import client as k
-    core, batch, apps = k.CoreV1Api(api), k.BatchV1Api(api), k.AppsV1Api(api)
     suffix = f"-{build_id}"
-    left = [f"PersistentVolume/{o.metadata.name}" for o in core.list_persistent_volume().items
-            if o.metadata.name.endswith(suffix)]
-    for kind, items in (("PersistentVolumeClaim", core.list_namespaced_persistent_volume_claim("default").items),
-                        ("Service", core.list_namespaced_service("default").items),
-                        ("Job", batch.list_namespaced_job("default").items),
-                        ("Deployment", apps.list_namespaced_deployment("default").items),
-                        ("Pod", core.list_namespaced_pod("default").items)):
-        left += [f"{kind}/{o.metadata.name}" for o in items
-                 if o.metadata.name.endswith(suffix) or f"{suffix}-" in o.metadata.name]
-    return left
+    ours = lambda o: o.metadata.name.endswith(suffix) or f"{suffix}-" in o.metadata.name  # noqa: E731
+    return Kube(api).leftovers("default", keep=ours, volumes=lambda o: o.metadata.name.endswith(suffix))
 
 
 def run_make(src: Path, kubeconfig: Path, timeout: float, log: Path) -> int:

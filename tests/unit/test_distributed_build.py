@@ -16,8 +16,9 @@ import pytest
 
 from harness.core.errors import HarnessError
 from harness.rehearsal.packages import (
-    GRAPH, PROGRAMS, VOLUMES, WORKER_MOUNTS, dependants, new_build_id, source_tree, spec_text
+    GRAPH, PROGRAMS, REHEARSAL_LABEL, VOLUMES, dependants, new_build_id, source_tree, spec_text
 )
+from harness.rehearsal.topology import Topology
 
 
 def test_build_id_is_four_hex_digits():
@@ -25,11 +26,51 @@ def test_build_id_is_four_hex_digits():
     assert all(len(i) == 4 and int(i, 16) >= 0 for i in ids) and len(ids) > 1
 
 
+TOPO = Topology("ab12", "photon-harness/distributed-build:x", "10.0.0.5", "/export", 3)
+
+
 def test_photons_eight_volumes_and_the_workers_six_mounts():
     assert set(VOLUMES) == {"builder", "logs", "specs", "rpms", "publishrpms", "publishxrpms", "photon", "nfspod"}
-    assert set(WORKER_MOUNTS) == set(VOLUMES) - {"photon", "nfspod"}
-    for base, mount in WORKER_MOUNTS.items():  # each claim mounts where its PV's path lies in the tree
+    mounts = TOPO.worker_mounts()
+    assert set(mounts) == set(VOLUMES) - {"photon", "nfspod"}
+    for base, mount in mounts.items():  # each claim mounts where its PV's path lies in the tree
         assert mount == "/root" + VOLUMES[base][0]
+
+
+def test_the_volumes_are_photons_suffixed_with_the_build_id():
+    pairs = TOPO.volumes()
+    assert [pv["metadata"]["name"] for pv, _ in pairs] == [f"{b}-ab12" for b in VOLUMES]
+    pv, pvc = pairs[2]   # specs: read-only, under the build's directory
+    assert pv["spec"]["nfs"] == {"server": "10.0.0.5", "path": "/export/build-ab12/photon/SPECS"}
+    assert pv["spec"]["accessModes"] == pvc["spec"]["accessModes"] == ["ReadOnlyMany"]
+    assert pvc["spec"]["selector"]["matchLabels"] == {"storage-tier": "specs-ab12"} == \
+        {"storage-tier": pv["metadata"]["labels"]["storage-tier"]}
+    assert pv["spec"]["storageClassName"] == pvc["spec"]["storageClassName"] == ""
+    assert pairs[0][0]["spec"]["nfs"]["path"] == "/export"   # nfspod: the export itself
+    assert all(o["metadata"]["labels"][REHEARSAL_LABEL] == "ab12" for pair in pairs for o in pair)
+
+
+def test_a_photon_shaped_claim_has_no_storage_class_at_all():
+    pv, pvc = TOPO.photon_shaped_claim("probe-ab12")
+    assert "storageClassName" not in pv["spec"] and "storageClassName" not in pvc["spec"]
+    assert pvc["spec"]["selector"]["matchLabels"] == {"storage-tier": "probe-ab12"}
+
+
+def test_pods_mount_the_builds_claims_and_carry_its_label():
+    worker, master, nfspod = TOPO.worker(), TOPO.master(), TOPO.nfspod()
+    assert worker["spec"]["replicas"] == 3 and worker["spec"]["selector"]["matchLabels"] == {"app": "worker-ab12"}
+    pod = worker["spec"]["template"]
+    assert pod["metadata"]["labels"] == {"app": "worker-ab12", REHEARSAL_LABEL: "ab12"}
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in pod["spec"]["volumes"] if "persistentVolumeClaim" in v}
+    assert claims == {f"{b}-ab12" for b in TOPO.worker_mounts()}
+    c = pod["spec"]["containers"][0]
+    assert {"name": "BUILDID", "value": "AB12"} in c["env"] and c["image"] == TOPO.image
+    assert c["workingDir"] == "/root/photon/support/package-builder" and c["securityContext"] == {"privileged": True}
+    assert master["spec"]["backoffLimit"] == 0
+    assert master["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == "photon-ab12"
+    assert {"name": "REHEARSAL_PODS", "value": "3"} in master["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert nfspod["metadata"]["labels"] == {"app": "nfspod", REHEARSAL_LABEL: "ab12"}
+    assert TOPO.master_service()["spec"]["selector"] == {"app": "master-ab12"}
 
 
 def test_graph_is_acyclic_wide_and_closed():
@@ -136,3 +177,20 @@ def test_worker_without_the_service_variables_says_which(tmp_path):
     assert r.returncode == 3
     assert "MASTER_SERVICE_CD34_SERVICE_HOST/MASTER_SERVICE_CD34_SERVICE_PORT are not set" in r.stdout
     assert "master-service-cd34" in r.stdout
+
+
+def test_objects_are_deleted_in_photons_order_volumes_last():
+    order = TOPO.deletion_order()
+    assert order[:4] == [("Job", "master-ab12"), ("Pod", "nfspod-ab12"), ("Service", "master-service-ab12"),
+                         ("Deployment", "worker-ab12")]
+    assert [k for k, _ in order[4:]] == ["PersistentVolumeClaim"] * 8 + ["PersistentVolume"] * 8
+
+
+def test_scheduler_summary_and_state_counts():
+    from harness.rehearsal.scheduler_client import endpoint_checks, state_counts, summary_from_log
+    log = 'starting\nSUMMARY {"result": "failed"}\nSUMMARY {"result": "built"}\nbye\n'
+    assert summary_from_log(log) == {"result": "built"} and summary_from_log("no summary") is None
+    state = {"packages": {"zlib": {"state": "built"}, "curl": {"state": "building"}, "xz": {"state": "built"}}}
+    assert state_counts(state) == "building: curl; built: xz, zlib"
+    assert state_counts(None) == "unknown (the scheduler does not answer)"
+    assert [c[0] for c in endpoint_checks("zlib")][-1] == "POST /notifybuild/ with status 7"
