@@ -134,7 +134,9 @@ class Matrix:
         return out
 
     def covered_claims(self) -> list[str]:
-        return [c.id for c in self.claims if any(c.id in r.claims for r in self.results)]
+        """Claims a test of this run checked on a target whose docs version states them."""
+        return [c.id for c, cells in self.rows() if any(cell.results and cell.state != "not documented"
+                                                         for cell in cells)]
 
     def inner_images(self) -> list[str]:
         return sorted({i for r in self.results for i in r.substitutions})

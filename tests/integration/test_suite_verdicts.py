@@ -217,6 +217,7 @@ def test_docs_version_4_judges_by_the_v4_pages(docker_client, tmp_path):
     assert cells["I1"] == "passed" and cells["D1"] == "not covered"
     page = (tmp_path / "report" / "report.md").read_text()
     assert "Photon docs v4 (--docs-version)" in page and "| not documented in v4 |" in page
+    assert "Claims checked by this run: 1 of 29" in page   # I1: the rootless claims were not checked
     assert count_labelled(docker_client, session).total() == 0
 
 
