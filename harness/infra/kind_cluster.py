@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.artifacts.go_toolchain import KIND_CACHE
+from harness.core.checks import Check
 from harness.core.engine import docker_client
 from harness.core.errors import HarnessError, InfrastructureError
 from harness.core.labels import CREATED_LABEL, selected, session_labels
@@ -194,3 +195,34 @@ def leftovers(name: str) -> list[str]:
     left += [f"network {n.name}" for n in docker.networks.list(names=[name]) if n.name == name]
     left += [f"file {p}" for p in (_record_path(name), CLUSTERS_DIR / f"{name}.kubeconfig") if p.exists()]
     return left
+
+
+# -- what `photon-harness doctor` checks for kind clusters
+
+INOTIFY_MINIMUMS = {"fs.inotify.max_user_watches": 524288, "fs.inotify.max_user_instances": 512}
+
+
+def sysctl_path(name: str) -> Path:
+    return Path("/proc/sys") / name.replace(".", "/")
+
+
+def doctor_checks() -> list[Check]:
+    """What kind clusters need from this kernel, and whether the offline node build is cached."""
+    out = []
+    for name, minimum in INOTIFY_MINIMUMS.items():
+        current = int(sysctl_path(name).read_text())
+        out.append(Check(f"kind: {name}", current >= minimum, f"{current} (kind needs >= {minimum})",
+                         "photon-harness doctor --fix"))
+    # kube-proxy (iptables mode) and pod networking: conntrack and bridge netfilter must exist.
+    # Without module support (/proc/modules absent) they can only be built in.
+    modules = "loadable modules" if Path("/proc/modules").exists() else "no module support: built-in only"
+    for what, probe in (("conntrack", "/proc/sys/net/netfilter/nf_conntrack_max"),
+                        ("br_netfilter", "/proc/sys/net/bridge/bridge-nf-call-iptables")):
+        present = Path(probe).exists()
+        out.append(Check(f"kind: kernel {what}", present, f"{'present' if present else 'missing'} ({modules})",
+                         f"modprobe {what.replace('conntrack', 'nf_conntrack')}"))
+    built = sorted(p.parent.name for p in (KIND_CACHE / "bin").glob("*/.inputs"))
+    out.append(Check("kind: offline Kubernetes build", True,
+                     ("cached: " + ", ".join(built)) if built else
+                     "not built: the kind tests skip; `photon-harness kind build-node-image` (over an hour)"))
+    return out

@@ -21,8 +21,10 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from harness.artifacts.nfs_helper import MountHelper, _tar, server_image
+from harness.core.checks import Check
 from harness.core.errors import HarnessError, InfrastructureError
 from harness.core.labels import session_labels
 from harness.core.wait import WaitTimeout, wait_for
@@ -270,3 +272,19 @@ def probe(client, session: str, server: NfsServer, helper: MountHelper, network:
     finally:
         c.remove(force=True)
 
+
+def doctor_checks() -> list[Check]:
+    """NFS: the kernel's client (none here), else the userspace FUSE helper, which needs /dev/fuse."""
+    filesystems = Path("/proc/filesystems").read_text().split()
+    kernel = "nfs" in filesystems
+    fuse = Path("/dev/fuse").exists()
+    return [
+        Check("nfs: kernel client", True,
+              "present: `mount -t nfs` uses it" if kernel else
+              "none (no nfs in /proc/filesystems): `mount -t nfs` in harness containers and kind nodes "
+              "will use the userspace helper nfs-fuse (libnfs + FUSE, images/nfs-fuse/)"),
+        Check("nfs: /dev/fuse", fuse or kernel,
+              f"{'present' if fuse else 'missing'} ({'fuse' if 'fuse' in filesystems else 'no fuse'} "
+              "in /proc/filesystems)" + ("" if fuse or kernel else "; the NFS mount helper cannot work"),
+              "modprobe fuse"),
+    ]

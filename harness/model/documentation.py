@@ -34,7 +34,6 @@ INLINE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 class Command:
     text: str      # as a shell would read it: lines joined for continuations and loops
     line: int      # 1-based line of the page where it starts
-    inline: bool = False   # an inline code span in the prose, not a code block
 
 
 def sha256(text: str | bytes) -> str:

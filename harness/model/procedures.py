@@ -153,8 +153,11 @@ class StepFailed(ClaimFailure):
         s = outcome.step
         observed = f"--- output ---\n{outcome.result.stdout[-1500:]}" + (
             f"\n--- stderr ---\n{outcome.result.stderr[-800:]}" if outcome.result.stderr.strip() else "")
+        page = transcript.procedure.page
+        trace = "" if not (page and s.documented) else f" [docs: {page}]" if s.documented == s.run else \
+            f" [docs: {page}, which documents `{s.documented.splitlines()[0]}`]"
         super().__init__(s.claims, f"documented step `{s.run}` ({s.where}) on {transcript.target}: "
-                         + "; ".join(outcome.problems), observed)
+                         + "; ".join(outcome.problems) + trace, observed)
 
 
 # -- loading -------------------------------------------------------------------

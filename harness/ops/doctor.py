@@ -13,18 +13,21 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-from harness.artifacts.go_toolchain import KIND_CACHE
 from harness.artifacts.probe import probe_image
 from harness.core.engine import docker_client
+from harness.core.checks import Check
 from harness.core.errors import HarnessError
 from harness.core.labels import new_session_id, session_labels
 from harness.core.paths import CACHE_DIR, DOCKERD_LOG
 from harness.core.wait import WaitTimeout, wait_for
+from harness.infra import kind_cluster, nfs
+from harness.infra.kind_cluster import INOTIFY_MINIMUMS, sysctl_path
 
 log = logging.getLogger(__name__)
+# Each kind of resource the harness makes says what it needs from this host.
+RESOURCE_CHECKS = (kind_cluster.doctor_checks, nfs.doctor_checks)
 
 DAEMON_JSON = Path("/etc/docker/daemon.json")
 WRAPPER_PATH = Path("/usr/local/libexec/photon-harness/runc-dropcaps")
@@ -90,18 +93,6 @@ os.execv({runc!r}, [{runc!r}] + args)
 '''
 
 
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-
-    def line(self) -> str:
-        tail = f" (fix: {self.fix})" if (self.fix and not self.ok) else ""
-        return f"{'ok  ' if self.ok else 'FAIL'} {self.name}: {self.detail}{tail}"
-
-
 def bounding_set() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("CapBnd:"):
@@ -161,58 +152,12 @@ def tool_checks() -> list[Check]:
 
 
 # kind's documented minimums: below them kubelet and kube-proxy fail with "too many open files".
-INOTIFY_MINIMUMS = {"fs.inotify.max_user_watches": 524288, "fs.inotify.max_user_instances": 512}
-
-
-def _sysctl_path(name: str) -> Path:
-    return Path("/proc/sys") / name.replace(".", "/")
-
-
 def raise_inotify_limits() -> None:
     for name, minimum in INOTIFY_MINIMUMS.items():
-        current = int(_sysctl_path(name).read_text())
+        current = int(sysctl_path(name).read_text())
         if current < minimum:
             log.info(f"fix: {name} {current} -> {minimum} (kind clusters need it)")
-            _sysctl_path(name).write_text(str(minimum))
-
-
-def kind_checks() -> list[Check]:
-    """What kind clusters need from this kernel, and whether the offline node build is cached."""
-    out = []
-    for name, minimum in INOTIFY_MINIMUMS.items():
-        current = int(_sysctl_path(name).read_text())
-        out.append(Check(f"kind: {name}", current >= minimum, f"{current} (kind needs >= {minimum})",
-                         "photon-harness doctor --fix"))
-    # kube-proxy (iptables mode) and pod networking: conntrack and bridge netfilter must exist.
-    # Without module support (/proc/modules absent) they can only be built in.
-    modules = "loadable modules" if Path("/proc/modules").exists() else "no module support: built-in only"
-    for what, probe in (("conntrack", "/proc/sys/net/netfilter/nf_conntrack_max"),
-                        ("br_netfilter", "/proc/sys/net/bridge/bridge-nf-call-iptables")):
-        present = Path(probe).exists()
-        out.append(Check(f"kind: kernel {what}", present, f"{'present' if present else 'missing'} ({modules})",
-                         f"modprobe {what.replace('conntrack', 'nf_conntrack')}"))
-    built = sorted(p.parent.name for p in (KIND_CACHE / "bin").glob("*/.inputs"))
-    out.append(Check("kind: offline Kubernetes build", True,
-                     ("cached: " + ", ".join(built)) if built else
-                     "not built: the kind tests skip; `photon-harness kind build-node-image` (over an hour)"))
-    return out
-
-
-def nfs_checks() -> list[Check]:
-    """NFS: the kernel's client (none here), else the userspace FUSE helper, which needs /dev/fuse."""
-    filesystems = Path("/proc/filesystems").read_text().split()
-    kernel = "nfs" in filesystems
-    fuse = Path("/dev/fuse").exists()
-    return [
-        Check("nfs: kernel client", True,
-              "present: `mount -t nfs` uses it" if kernel else
-              "none (no nfs in /proc/filesystems): `mount -t nfs` in harness containers and kind nodes "
-              "will use the userspace helper nfs-fuse (libnfs + FUSE, images/nfs-fuse/)"),
-        Check("nfs: /dev/fuse", fuse or kernel,
-              f"{'present' if fuse else 'missing'} ({'fuse' if 'fuse' in filesystems else 'no fuse'} "
-              "in /proc/filesystems)" + ("" if fuse or kernel else "; the NFS mount helper cannot work"),
-              "modprobe fuse"),
-    ]
+            sysctl_path(name).write_text(str(minimum))
 
 
 def doctor(fix: bool = False) -> bool:
@@ -235,8 +180,8 @@ def doctor(fix: bool = False) -> bool:
     checks.append(Check("capability bounding set", True,
                         "complete" if not missing else f"lacks {', '.join(missing)}"
                         + (f"; runc wrapper {WRAPPER_PATH} in use" if WRAPPER_PATH.exists() else "")))
-    checks += kind_checks()
-    checks += nfs_checks()
+    for resource_checks in RESOURCE_CHECKS:
+        checks += resource_checks()
     for c in checks:
         print(c.line())
     return all(c.ok for c in checks)

@@ -1,7 +1,7 @@
 """The reaper: removes what runs left behind, found by their session labels (core/labels.py).
 
-Engine objects are listed by label here; VMs and kind clusters by their own reapers
-(targets/vm.py, infra/kind_cluster.py).
+Engine objects are listed by label here; every other kind of resource by its own reaper
+(REAPERS: infra/kind_cluster.py, targets/vm.py).
 """
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ from harness.core.errors import HarnessError
 from harness.core.labels import SESSION_LABEL, selected
 from harness.infra.kind_cluster import reap_clusters
 from harness.targets.vm import reap_vms
+
+
+# Each kind of resource that is not an engine object reaps itself: kind clusters (first: their node
+# containers are not labelled, but sit on a labelled network), VMs (QEMU processes, found by their
+# labelled run directories). Engine objects are listed by label below.
+REAPERS = (("clusters", reap_clusters), ("vms", reap_vms))
 
 
 @dataclass
@@ -39,8 +45,8 @@ def reap(client, session_id: str | None = None, older_than: float | None = None,
     """Remove labelled resources: one session's; every session's older than N seconds; or, with
     neither, every session whose run has ended (see core.labels.selected)."""
     out = Reaped()
-    # kind clusters first: their node containers are not labelled, but sit on a labelled network.
-    out.clusters = reap_clusters(session_id, older_than, dry_run=dry_run)
+    for field_name, reap_kind in REAPERS:
+        setattr(out, field_name, reap_kind(session_id, older_than, dry_run=dry_run))
     selector = {"label": SESSION_LABEL if session_id is None else f"{SESSION_LABEL}={session_id}"}
     # Engine objects: (found in, listed, their labels, their name, how to remove one).
     # ignore_removed: a container removed between the listing and its inspection is gone, not an error.
@@ -65,8 +71,6 @@ def reap(client, session_id: str | None = None, older_than: float | None = None,
                     remove(obj)
                 except docker.errors.NotFound:   # gone meanwhile: nothing left to remove
                     pass
-    # VMs are QEMU processes, not engine objects: found by their labelled run directories.
-    out.vms = reap_vms(session_id, older_than, dry_run=dry_run)
     return out
 
 

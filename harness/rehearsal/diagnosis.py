@@ -140,6 +140,20 @@ def replica_failure(replica_sets: list) -> Diagnosis | None:
     return None
 
 
+def photon_claim_pairing(name: str, phase: str, storage_class: str | None, bound: str | None) -> str | None:
+    """A PV and claim shaped like Photon's (no storageClassName) that did not pair: what the cluster
+    did instead and what to change before Photon's build; None when the claim bound to its PV."""
+    if phase == "Bound" and bound == name:
+        return None
+    what = (f"was bound to {bound}, a volume the class's provisioner made, instead of the NFS PV: Photon's "
+            f"master and workers would each write to that volume, not to the shared export"
+            if bound else "stayed Pending for 20s: `make distributed-build` would wait at its first pod")
+    return (f"a PV and claim shaped like Photon's (support/package-builder/yaml/persistentVolume*.yaml: no "
+            f"storageClassName) do not pair here: the cluster gave the claim StorageClass "
+            f"{storage_class or '(none)'} and it {what}. Before Photon's build, add storageClassName: \"\" to "
+            f"both YAML files or remove the default-class annotation; the rehearsal's own objects set \"\".")
+
+
 def pod_states(pods) -> str:
     """One line: each pod's phase, why its containers wait, and its node."""
     out = []

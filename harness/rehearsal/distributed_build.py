@@ -41,10 +41,13 @@ from harness.core.errors import HarnessError
 from harness.core.wait import WaitTimeout, wait_for
 from harness.infra.kube import Kube, api_error
 from harness.rehearsal.packages import (
-    GRAPH, IMAGE_RECIPE, REHEARSAL_LABEL, VOLUMES, _targz_b64, new_build_id, source_tree
+    GRAPH, IMAGE_RECIPE, REHEARSAL_LABEL, artefacts_from, copy_script, listed_files, new_build_id, source_tree
 )
 from harness.rehearsal import diagnosis
-from harness.rehearsal.scheduler_client import SchedulerClient, endpoint_checks, state_counts, summary_from_log
+from harness.rehearsal.pod_watch import PodWatch
+from harness.rehearsal.scheduler_client import (
+    SchedulerClient, endpoint_checks, progress_lines, state_counts, summary_from_log
+)
 from harness.rehearsal.topology import Topology
 from harness.rehearsal.verdict import Check, RehearsalFailed, RehearsalResult, judge
 
@@ -85,6 +88,7 @@ class Rehearsal:
         self.t0 = 0.0
         self.r = RehearsalResult(self.id, namespace, pods, f"{nfs_host}:{self.nfs_path}",
                                  sorted(p for p, o in self.outcomes.items() if o == "fail"))
+        self.watch = PodWatch(self.kube, namespace, self.topo, self.r, self.scheduler, start_timeout)
         self._seen_state: dict[str, str] = {}
         self.extra_pvs: list[str] = []    # volumes a provisioner made for our claims
 
@@ -190,16 +194,11 @@ class Rehearsal:
                 self.warn(f"deleting {kind}/{name}: {e.status} {e.reason}")
         if bound and bound != name:
             self.extra_pvs.append(bound)  # provisioned for the claim; its reclaim policy deletes it
-        if got.status.phase == "Bound" and bound == name:
+        problem = diagnosis.photon_claim_pairing(name, got.status.phase, cls, bound)
+        if problem:
+            self.warn(problem)
+        else:
             self.line("storage", "a claim shaped like Photon's (no storageClassName) binds to its NFS PV")
-            return
-        what = (f"was bound to {bound}, a volume the class's provisioner made, instead of the NFS PV: Photon's "
-                f"master and workers would each write to that volume, not to the shared export"
-                if bound else "stayed Pending for 20s: `make distributed-build` would wait at its first pod")
-        self.warn(f"a PV and claim shaped like Photon's (support/package-builder/yaml/persistentVolume*.yaml: no "
-                  f"storageClassName) do not pair here: the cluster gave the claim StorageClass "
-                  f"{cls or '(none)'} and it {what}. Before Photon's build, add storageClassName: \"\" to both "
-                  f"YAML files or remove the default-class annotation; the rehearsal's own objects set \"\".")
 
     def create_volumes(self) -> None:
         volumes = self.topo.volumes()
@@ -214,7 +213,7 @@ class Rehearsal:
             pvcs = self.core.list_namespaced_persistent_volume_claim(
                 self.ns, label_selector=f"{REHEARSAL_LABEL}={self.id}", _request_timeout=30).items
             return sorted(c.metadata.name for c in pvcs if c.status.phase != "Bound") + \
-                ["(claims missing)"] * (len(VOLUMES) - len(pvcs))
+                ["(claims missing)"] * (len(volumes) - len(pvcs))
         try:
             wait_for("the 8 claims Bound", pending, lambda names: not names, timeout=60)
         except WaitTimeout as e:
@@ -225,17 +224,12 @@ class Rehearsal:
         name = self.name("nfspod")
         pod = self.topo.nfspod()
         self._create("Pod", lambda: self.core.create_namespaced_pod(self.ns, pod))
-        node = self._wait_running(name, "nfspod")
+        node = self.watch.wait_running(name, "nfspod")
         self.line("nfspod", f"{name} Running on {node}: {self.nfs_host}:{self.nfs_path} mounted at /root")
 
     def copy_sources(self) -> None:
-        d = self.build_dir
-        dirs = " ".join(f"{d}{sub[len('/photon'):]}" for base, (sub, _) in VOLUMES.items() if base != "nfspod")
-        script = (f"set -e; mkdir -p {dirs}; echo '{_targz_b64(self.files)}' | base64 -d | tar -xzf - -C {d}; "
-                  f"cd {d} && find . -type f | sort")
-        code, out = self._exec(self.name("nfspod"), ["sh", "-c", script], 120)
-        listed = {l[2:] for l in out.split() if l.startswith("./")}
-        if code != 0 or not set(self.files) <= listed:
+        code, out = self._exec(self.name("nfspod"), ["sh", "-c", copy_script(self.files, self.build_dir)], 120)
+        if code != 0 or not set(self.files) <= set(listed_files(out)):
             raise RehearsalFailed("nfs-write", f"copying the sources onto the export through {self.name('nfspod')} "
                                   f"failed (exit {code}): {out.strip()[-600:]}")
         self.line("copy", f"{len(self.files)} files (scheduler.py, worker.py, {len(self.graph)} specs) onto "
@@ -254,22 +248,22 @@ class Rehearsal:
         self._create("Deployment", lambda: self.apps.create_namespaced_deployment(self.ns, dep))
         self.line("workers", f"Deployment {app}: {self.pods} replicas, env BUILDID={self.id.upper()} -> "
                              f"MASTER_SERVICE_{self.id.upper()}_SERVICE_HOST/_PORT")
-        master = self._wait_running(None, "master", selector=f"app={self.name('master')}")
+        master = self.watch.wait_running(None, "master", selector=f"app={self.name('master')}")
         self.line("master", f"scheduler pod Running on {master}")
         def workers() -> tuple[list, dict[str, str]]:
             """The worker pods and, of them, pod -> node for those Running; raises on what will not heal."""
-            pods = self._pods(f"app={app}")
-            self._count(pods)
+            pods = self.watch.pods(f"app={app}")
+            self.watch.count(pods)
             for p in pods:
-                self._check_pod(p, "worker")
-            self._check_master()
+                self.watch.check(p, "worker")
+            self.watch.check_master()
             return pods, {p.metadata.name: p.spec.node_name for p in pods if p.status.phase == "Running"}
         try:
             _, running = wait_for(f"{self.pods} worker pods Running", workers, lambda w: len(w[1]) >= self.pods,
                                   timeout=self.start_timeout, interval=2)
         except WaitTimeout as e:
             pods, running = e.last
-            self._replica_problem(app)
+            self.watch.replica_problem(app)
             raise RehearsalFailed("start", f"only {len(running)}/{self.pods} worker pods Running after "
                                   f"{self.start_timeout:.0f}s: {diagnosis.pod_states(pods)}") from None
         self.r.worker_pods.update(running)
@@ -306,16 +300,16 @@ class Rehearsal:
         def job_status():
             nonlocal state
             st = self.batch.read_namespaced_job_status(job, self.ns, _request_timeout=30).status
-            pods = self._pods(f"{REHEARSAL_LABEL}={self.id}")
-            self._count(pods)
-            state = self._state()
+            pods = self.watch.pods(f"{REHEARSAL_LABEL}={self.id}")
+            self.watch.count(pods)
+            state = self.scheduler.state()
             for p in pods:
                 role = "worker" if p.metadata.labels.get("app") == self.name("worker") else (
                     "master" if p.metadata.labels.get("app") == job else "nfspod")
-                self._check_pod(p, role, state)
+                self.watch.check(p, role, state)
             if state:
                 self._progress(state)
-                self._check_lost_workers(state, pods)
+                self.watch.check_lost_workers(state, pods)
                 if self.during_build is not None:
                     self.during_build(self, state)
             return st
@@ -325,10 +319,10 @@ class Rehearsal:
         except WaitTimeout:
             raise RehearsalFailed("timeout", f"the build did not end within {self.build_timeout:.0f}s; "
                                   f"package states: {state_counts(state)}") from None
-        self.r.summary = summary_from_log(self._master_log())
+        self.r.summary = summary_from_log(self.watch.master_log())
         if self.r.summary is None:
             raise RehearsalFailed("master", f"the master Job {'failed' if st.failed else 'ended'} without a "
-                                  f"summary; its log ends:\n{self._master_log(15)}")
+                                  f"summary; its log ends:\n{self.watch.master_log(15)}")
         if st.failed and self.r.summary.get("result") == "built":
             raise RehearsalFailed("master", "the master Job failed although every package was built")
         counts = {}
@@ -343,14 +337,9 @@ class Rehearsal:
         code, out = self._exec(self.name("nfspod"), ["sh", "-c", f"cd {d}/stage && find . -type f | sort"], 60)
         if code != 0:
             raise RehearsalFailed("nfs-read", f"listing build-{self.id}/photon/stage through the nfspod failed: {out[-300:]}")
-        self.r.listing = [l[2:] for l in out.split() if l.startswith("./")]
+        self.r.listing = listed_files(out)
         code, out = self._exec(self.name("nfspod"), ["sh", "-c", f"cat {d}/stage/RPMS/*.rpm 2>/dev/null; true"], 60)
-        for line in out.splitlines():
-            try:
-                art = json.loads(line)
-            except ValueError:
-                continue
-            self.r.artefacts[art["package"]] = art
+        self.r.artefacts.update(artefacts_from(out))
         self.line("collect", f"{len(self.r.listing)} files under build-{self.id}/photon/stage, "
                              f"{len(self.r.artefacts)} package artefacts, read through {self.name('nfspod')}")
         for pod in self.r.worker_pods:
@@ -413,93 +402,10 @@ class Rehearsal:
         for line in r.lines[-len(r.checks) - 2:]:
             log.info(line)
 
-    # ------------------------------------------------------------------ watching pods
-
-    def _pods(self, selector: str):
-        return self.kube.pods(self.ns, selector)
-
-    def _count(self, pods) -> None:
-        masters = [p for p in pods if p.metadata.labels.get("app") == self.name("master")]
-        workers = [p for p in pods if p.metadata.labels.get("app") == self.name("worker")]
-        self.r.master_pods |= {p.metadata.name for p in masters}
-        self.r.max_masters_running = max(self.r.max_masters_running,
-                                         sum(p.status.phase == "Running" for p in masters))
-        running = [p for p in workers if p.status.phase == "Running"]
-        self.r.max_workers_running = max(self.r.max_workers_running, len(running))
-        for p in running:
-            self.r.worker_pods.setdefault(p.metadata.name, p.spec.node_name)
-
-    def _wait_running(self, name: str | None, role: str, selector: str | None = None) -> str:
-        def pods():
-            found = ([self.core.read_namespaced_pod(name, self.ns, _request_timeout=30)] if name
-                     else self._pods(selector))
-            for p in found:
-                self._check_pod(p, role)
-            return found
-        try:
-            found = wait_for(f"the {role} pod Running", pods,
-                             lambda found: any(p.status.phase == "Running" for p in found),
-                             timeout=self.start_timeout, interval=2)
-        except WaitTimeout as e:
-            raise RehearsalFailed("start", f"the {role} pod is not Running after {self.start_timeout:.0f}s: "
-                                  f"{diagnosis.pod_states(e.last) or 'no pod was created'}") from None
-        p = next(p for p in found if p.status.phase == "Running")
-        if role == "master":
-            self.r.master_pods.add(p.metadata.name)
-        return p.spec.node_name
-
-    def _check_pod(self, pod, role: str, state: dict | None = None) -> None:
-        """Raise RehearsalFailed for what will not heal: an image not on the node, a volume that does
-        not mount, a pod that cannot be scheduled, a worker or master that exited."""
-        d = diagnosis.image_problem(pod, role, self.image)
-        if d is None and role == "worker":
-            for cs in diagnosis.worker_endings(pod):
-                name = pod.metadata.name
-                holding = diagnosis.held_by(state or self._state(), name)
-                log = self._crashed_container_log(name) if cs is not None or holding else ""
-                d = diagnosis.worker_death(pod, cs, holding, log, self.name("master-service"))
-                if d:
-                    break
-        if d is None and role == "master" and (t := diagnosis.master_exit(pod)) is not None:
-            d = diagnosis.Diagnosis("master", f"the master pod {pod.metadata.name} on {pod.spec.node_name} exited "
-                                              f"with code {t.exit_code} ({t.reason}); its log ends:\n{self._master_log(10)}")
-        if d is None and pod.status.phase == "Pending":
-            events = self.core.list_namespaced_event(self.ns, field_selector=f"involvedObject.name={pod.metadata.name}",
-                                                     _request_timeout=30).items
-            d = diagnosis.pending_problem(pod, role, events, f"{self.nfs_host}:{self.nfs_path}")
-        if d:
-            raise d.failed()
-
-    def _crashed_container_log(self, pod: str) -> str:
-        """The last lines of the container that ended: the previous one once the kubelet has restarted
-        it (which can happen between the pod listing and this read), else the current one."""
-        for previous in (True, False):
-            try:
-                return self.core.read_namespaced_pod_log(pod, self.ns, previous=previous, tail_lines=8,
-                                                         _request_timeout=30)
-            except Exception:  # noqa: BLE001  (400: no previous container yet)
-                continue
-        return "(no log)"
-
-    def _check_lost_workers(self, state: dict, pods) -> None:
-        d = diagnosis.lost_worker(state, {p.metadata.name for p in pods}, self.r.worker_pods)
-        if d:
-            raise d.failed()
-
-    def _check_master(self) -> None:
-        for p in self._pods(f"app={self.name('master')}"):
-            self._check_pod(p, "master")
-
-    def _replica_problem(self, app: str) -> None:
-        d = diagnosis.replica_failure(self.apps.list_namespaced_replica_set(
-            self.ns, label_selector=f"app={app}", _request_timeout=30).items)
-        if d:
-            raise d.failed()
-
     def _diagnose(self) -> None:
         """After a failure: the last events of the rehearsal's pods, for the report."""
         try:
-            pods = self._pods(f"{REHEARSAL_LABEL}={self.id}")
+            pods = self.watch.pods(f"{REHEARSAL_LABEL}={self.id}")
         except Exception:  # noqa: BLE001
             return
         if pods:
@@ -507,34 +413,9 @@ class Rehearsal:
 
     # ------------------------------------------------------------------ the scheduler's view
 
-    def _state(self) -> dict | None:
-        return self.scheduler.state()
-
     def _progress(self, state: dict) -> None:
-        for p, v in sorted(state["packages"].items(), key=lambda kv: (kv[1]["scheduled"] or 0, kv[0])):
-            if self._seen_state.get(p) == v["state"]:
-                continue
-            if v["state"] == "building":
-                self.line("build", f"{p} -> {v['worker']} ({self.r.worker_pods.get(v['worker'], '?')})")
-            elif v["state"] in ("built", "failed"):
-                self.line("build", f"{p} {v['state'].upper() if v['state'] == 'failed' else v['state']} "
-                                   f"by {v['worker']}")
-            elif v["state"] == "blocked":
-                self.line("build", f"{p} blocked (a build requirement failed)")
-            self._seen_state[p] = v["state"]
-
-    def _master_pod(self) -> str | None:
-        pods = self._pods(f"app={self.name('master')}")
-        return pods[0].metadata.name if pods else None
-
-    def _master_log(self, tail: int | None = None) -> str:
-        pod = self._master_pod()
-        if not pod:
-            return "(no master pod)"
-        try:
-            return self.core.read_namespaced_pod_log(pod, self.ns, tail_lines=tail, _request_timeout=30)
-        except Exception as e:  # noqa: BLE001
-            return f"(no log: {e})"
+        for text in progress_lines(state, self._seen_state, self.r.worker_pods):
+            self.line("build", text)
 
     # ------------------------------------------------------------------ API plumbing
 

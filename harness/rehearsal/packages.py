@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import tarfile
 import time
 import uuid
@@ -87,3 +88,28 @@ def _targz_b64(files: dict[str, bytes]) -> str:
             info.size, info.mode, info.mtime = len(data), 0o755 if name.endswith(".py") else 0o644, int(time.time())
             tar.addfile(info, io.BytesIO(data))
     return base64.b64encode(buf.getvalue()).decode()
+
+
+# -- moving files through the nfspod (a shell in it, as Photon copies through its nfspod) --------
+def copy_script(files: dict[str, bytes], build_dir: str) -> str:
+    """Make the build's directories under the export and unpack the sources there; list what is there."""
+    dirs = " ".join(f"{build_dir}{sub[len('/photon'):]}" for base, (sub, _) in VOLUMES.items() if base != "nfspod")
+    return (f"set -e; mkdir -p {dirs}; echo '{_targz_b64(files)}' | base64 -d | tar -xzf - -C {build_dir}; "
+            f"cd {build_dir} && find . -type f | sort")
+
+
+def listed_files(find_output: str) -> list[str]:
+    """`find . -type f` output -> the paths, without the leading ./"""
+    return [line[2:] for line in find_output.split() if line.startswith("./")]
+
+
+def artefacts_from(rpm_contents: str) -> dict[str, dict]:
+    """The artefacts the workers wrote (one JSON object per "rpm"), by package."""
+    out = {}
+    for line in rpm_contents.splitlines():
+        try:
+            art = json.loads(line)
+        except ValueError:
+            continue
+        out[art["package"]] = art
+    return out

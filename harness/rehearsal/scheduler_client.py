@@ -67,3 +67,21 @@ def summary_from_log(log: str) -> dict | None:
         if line.startswith("SUMMARY "):
             return json.loads(line[len("SUMMARY "):])
     return None
+
+
+def progress_lines(state: dict, seen: dict[str, str], worker_nodes: dict[str, str]) -> list[str]:
+    """What changed since the last poll, a line per package in scheduling order; `seen` is updated."""
+    lines = []
+    for p, v in sorted(state["packages"].items(), key=lambda kv: (kv[1]["scheduled"] or 0, kv[0])):
+        if seen.get(p) == v["state"]:
+            continue
+        if v["state"] == "building":
+            lines.append(f"{p} -> {v['worker']} ({worker_nodes.get(v['worker'], '?')})")
+        elif v["state"] == "built":
+            lines.append(f"{p} built by {v['worker']}")
+        elif v["state"] == "failed":
+            lines.append(f"{p} FAILED by {v['worker']}")
+        elif v["state"] == "blocked":
+            lines.append(f"{p} blocked (a build requirement failed)")
+        seen[p] = v["state"]
+    return lines

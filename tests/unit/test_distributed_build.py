@@ -194,3 +194,25 @@ def test_scheduler_summary_and_state_counts():
     assert state_counts(state) == "building: curl; built: xz, zlib"
     assert state_counts(None) == "unknown (the scheduler does not answer)"
     assert [c[0] for c in endpoint_checks("zlib")][-1] == "POST /notifybuild/ with status 7"
+
+
+def test_progress_says_each_change_once():
+    from harness.rehearsal.scheduler_client import progress_lines
+    seen: dict[str, str] = {}
+    state = {"packages": {"zlib": {"state": "building", "worker": "w-1", "scheduled": 1.0},
+                          "curl": {"state": "blocked", "worker": None, "scheduled": None}}}
+    assert progress_lines(state, seen, {"w-1": "node-a"}) == ["curl blocked (a build requirement failed)",
+                                                              "zlib -> w-1 (node-a)"]
+    assert progress_lines(state, seen, {}) == []
+    state["packages"]["zlib"]["state"] = "failed"
+    assert progress_lines(state, seen, {}) == ["zlib FAILED by w-1"]
+
+
+def test_files_move_through_the_nfspod_by_a_shell_script():
+    from harness.rehearsal.packages import artefacts_from, copy_script, listed_files
+    script = copy_script({"SPECS/zlib/zlib.spec": b"Name: zlib\n"}, "/root/build-ab12/photon")
+    assert script.startswith("set -e; mkdir -p /root/build-ab12/photon /root/build-ab12/photon/SPECS /root/build-ab12")
+    assert script.endswith("cd /root/build-ab12/photon && find . -type f | sort")
+    assert listed_files("./a/b\n./c\nnoise\n") == ["a/b", "c"]
+    assert artefacts_from('{"package": "zlib", "built_by": "w-1"}\nnot json\n') == {"zlib": {"package": "zlib",
+                                                                                          "built_by": "w-1"}}

@@ -124,3 +124,17 @@ def test_photon_only_steps_are_not_applied_on_other_systems(tmp_path):
     f.write_text(f.read_text().replace("photon-only: true", "photon-only: maybe"))
     with pytest.raises(proc.ProcedureFileError, match=r"p.yaml:5: photon-only must be true or false"):
         proc.load_file(f)
+
+
+def test_a_failed_step_names_its_page_and_the_command_it_reproduces(tmp_path):
+    text = ("procedures:\n  p:\n    page: administration-guide/containers/docker-containers.md\n    steps:\n"
+            "      - run: docker info --format x\n        documented: docker info\n        claims: [D4]\n"
+            "      - run: systemctl start docker\n        claims: [D3]\n")
+    p = proc.load_file(write(tmp_path, text))["p"]
+    page = "administration-guide/containers/docker-containers.md"
+    with pytest.raises(proc.StepFailed) as e:
+        proc.apply(p, ScriptedTarget([(1, "")]))
+    assert str(e.value).splitlines()[0].endswith(f"got 1 [docs: {page}, which documents `docker info`]")
+    with pytest.raises(proc.StepFailed) as e:
+        proc.apply(p, ScriptedTarget([(0, ""), (1, "")]))
+    assert str(e.value).splitlines()[0].endswith(f"got 1 [docs: {page}]")

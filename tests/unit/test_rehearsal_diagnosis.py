@@ -126,3 +126,11 @@ def test_replica_failure_and_pod_states():
     p = pod("worker-1", statuses=[container(waiting=NS(reason="ContainerCreating", message=""))])
     assert diagnosis.pod_states([p, pod("w-2", "Running", node=None)]) == (
         "worker-1 Pending (ContainerCreating) on ph-1-worker; w-2 Running on -")
+
+
+def test_a_photon_shaped_claim_taken_by_a_provisioner_says_what_to_change():
+    assert diagnosis.photon_claim_pairing("probe", "Bound", None, "probe") is None
+    text = diagnosis.photon_claim_pairing("probe", "Bound", "standard", "pvc-1234")
+    assert "StorageClass standard and it was bound to pvc-1234, a volume the class's provisioner made" in text
+    assert 'add storageClassName: "" to both YAML files' in text
+    assert "stayed Pending for 20s" in diagnosis.photon_claim_pairing("probe", "Pending", "fast", None)
