@@ -1,4 +1,5 @@
-"""Tests sharing a target must stay on one xdist worker (else each worker boots its own copy).
+"""A suite's tests sharing a target must stay on one xdist worker (else each worker boots its own copy);
+the group is the target and the suite (fixtures/targets.py).
 
 Guards the pytest pin: with pytest 9, xdist 3.8's loadgroup silently splits groups.
 """
@@ -18,5 +19,6 @@ def test_one_target_group_runs_on_one_worker():
     workers: dict[str, set[str]] = {}
     for worker, group in re.findall(r"^\[(gw\d+)\] .* PASSED \S+@(\S+)", r.stdout, re.M):
         workers.setdefault(group, set()).add(worker)
-    assert set(workers) == {"standin-full-container", "standin-minimal-container"}, r.stdout[-2000:]
+    assert set(workers) == {"standin-full-container-containers", "standin-minimal-container-containers"}, \
+        r.stdout[-2000:]
     assert all(len(w) == 1 for w in workers.values()), f"a target's tests ran on several workers: {workers}"
