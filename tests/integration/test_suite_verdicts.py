@@ -225,3 +225,28 @@ def test_an_unknown_docs_version_is_refused_before_anything_runs():
     r = run_pytest("suites/containers", "--base", "standin", "--docs-version", "3", timeout=120)
     assert r.returncode == 4 and "--docs-version '3': the recorded documentation has versions 4, 5" in r.stderr, (
         r.stdout[-1000:] + r.stderr[-1000:])
+
+
+def test_a_photon_4_target_is_judged_by_the_v4_pages(derived_full_image, docker_client, tmp_path):
+    """Without --docs-version the target's own version chooses: the stand-in disguised as Photon 4.0 (its
+    marker removed, Photon's os-release and photon-release written) is judged by docs-v4, so the rootless
+    test is skipped as not documented once the target is read, and I1 is still judged."""
+    image = derived_full_image(
+        "rm /etc/photon-harness/standin && rm -f /etc/os-release && printf '%s\\n' 'NAME=\"VMware Photon OS\"' "
+        "'VERSION=\"4.0\"' 'ID=photon' 'VERSION_ID=4.0' 'PRETTY_NAME=\"VMware Photon OS/Linux\"' > /etc/os-release "
+        "&& echo 'VMware Photon OS 4.0' > /etc/photon-release && echo 'PHOTON_BUILD_NUMBER=selftest' >> /etc/photon-release")
+    session = "selftest-" + new_session_id()
+    r = run_pytest("suites/rootless/test_rootless_setup.py", "suites/containers/test_docker_containers.py",
+                   "-k", "newuidmap or engine_is_included",
+                   "--flavor", "full", "--target-image", f"full={image}", "--report-dir", str(tmp_path / "report"),
+                   session=session)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert "not documented in v4: no page of Photon docs v4 states R1" in r.stdout, r.stdout[-3000:]
+    data = json.loads((tmp_path / "report" / "results.json").read_text())
+    [target] = data["targets"]
+    assert (target["base"], target["version"], target["docs_version"]) == ("photon", "4.0", "4")
+    assert data["run"]["docs_version"] == ""   # chosen by the target, not forced
+    cells = {claim: states[target["id"]] for claim, states in data["matrix"].items()}
+    assert cells["R1"] == "not documented" and cells["I1"] == "passed"
+    assert "Photon docs v4 (from each target's version)" in (tmp_path / "report" / "report.md").read_text()
+    assert count_labelled(docker_client, session).total() == 0
