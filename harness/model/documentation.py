@@ -28,6 +28,8 @@ FENCE = re.compile(r"^(?P<indent>[ \t]*)```+\s*(?P<lang>[\w+-]*)\s*$")
 # A shell prompt before a command: `$ `, `# ` is not one (it starts comments), `user@host [ ~ ]$ `.
 PROMPT = re.compile(r"^(?:\S+@\S+(?: \[[^\]]*\])?\s*)?\$ ")
 INLINE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
+LOOP_START = re.compile(r"^\s*(for|while|until)\b.*\bdo\s*$")
+LOOP_END = re.compile(r"^\s*done\b")
 
 
 @dataclass(frozen=True)
@@ -106,12 +108,12 @@ def _logical(lines: list[tuple[int, str]]) -> list[Command]:
     i = 0
     while i < len(lines):
         start, text = lines[i]
-        depth = 1 if re.match(r"^(for|while|until)\b.*\bdo\s*$", text) else 0
+        depth = 1 if LOOP_START.match(text) else 0
         while i + 1 < len(lines) and (text.endswith("\\") or depth or text.count('"') % 2):
             i += 1
             nxt = lines[i][1]
-            depth += 1 if re.match(r"^\s*(for|while|until)\b.*\bdo\s*$", nxt) else 0
-            depth -= 1 if re.match(r"^\s*done\b", nxt) else 0
+            depth += 1 if LOOP_START.match(nxt) else 0
+            depth -= 1 if LOOP_END.match(nxt) else 0
             text += "\n" + nxt
         out.append(Command(text, start))
         i += 1
@@ -136,6 +138,7 @@ def page_commands(markdown: str) -> list[Command]:
     return commands
 
 
+@lru_cache(maxsize=64)   # the docs check asks once per traced step; a page is parsed once
 def code_text(markdown: str) -> str:
     """Everything a page shows as code, cleaned line by line: where a documented command is looked for."""
     parts = ["\n".join(_clean(line) for line in body) for _, lang, body in code_blocks(markdown)]

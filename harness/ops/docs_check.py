@@ -74,8 +74,9 @@ def check_version(record: docs.Record, procs: ProcedureFile, root: Path, version
     out = VersionCheck(version, len(present))
     out.gone = sorted(set(recorded) - set(present))
     out.new = sorted(set(present) - set(recorded))
-    texts = {p: f.read_text(errors="replace") for p, f in present.items()}
-    out.changed = sorted(p for p in set(recorded) & set(present) if docs.sha256(present[p].read_bytes()) != recorded[p]["sha256"])
+    raw = {p: f.read_bytes() for p, f in present.items()}   # each page read once: hashed and parsed
+    texts = {p: b.decode(errors="replace") for p, b in raw.items()}
+    out.changed = sorted(p for p in set(recorded) & set(present) if docs.sha256(raw[p]) != recorded[p]["sha256"])
     reproduced: dict[str, list[str]] = {}
     for proc in procs.procedures.values():
         if not proc.page:
