@@ -11,5 +11,6 @@ pytest_plugins = [
     "fixtures.records",
     "fixtures.reporting",
     "fixtures.reruns",
+    "fixtures.sharding",
     "fixtures.cleanup",
 ]

@@ -21,6 +21,8 @@ from harness.ops.bench import bench
 from harness.ops.doctor import doctor
 from harness.ops.preflight import add_distributed_build_parser, distributed_build
 from harness.ops.reap import parse_age, reap
+from harness.matrix.controller import build_runner, matrix_run
+from harness.matrix.shard import run_shard
 from harness.report import compare, history, results
 from harness.report.allure import render
 
@@ -96,7 +98,7 @@ def cmd_reap(args) -> int:
     r = reap(docker_client(), session_id=args.session, older_than=older, dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     print(f"{verb} {r.summary()}")
-    for kind in ("containers", "networks", "volumes", "images", "vms", "clusters"):
+    for kind in ("containers", "networks", "volumes", "images", "vms", "clusters", "namespaces"):
         for name in getattr(r, kind):
             print(f"  {kind[:-1]} {name}")
     return 0
@@ -153,6 +155,23 @@ def cmd_kind_build_node_image(args) -> int:
         print(f"  {s.name:48} {'cached' if s.cached else 'built '} {s.seconds:8.1f}s")
     print(r.tag)
     return 0
+
+
+def cmd_matrix_run(args) -> int:
+    return matrix_run(args.kubeconfig, args.shards, pytest_args(args.pytest_args), runner_image=args.runner_image,
+                      nfs_server=args.nfs_server, timeout=args.timeout)
+
+
+def cmd_matrix_build_runner(args) -> int:
+    return build_runner(pytest_args(args.pytest_args))
+
+
+def cmd_matrix_shard(args) -> int:
+    return run_shard(args.shards, Path(args.results), pytest_args(args.pytest_args))
+
+
+def pytest_args(remainder: list[str]) -> list[str]:
+    return remainder[1:] if remainder[:1] == ["--"] else remainder
 
 
 def cmd_preflight_distributed_build(args) -> int:
@@ -227,6 +246,31 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("directory", metavar="DIR", help="a directory holding report directories (each with results.json)")
     h.add_argument("-o", "--output", default=None, help="the page to write (default DIR/history.html)")
     h.set_defaults(func=cmd_history)
+    m = sub.add_parser("matrix", help="run the suites as a Kubernetes Indexed Job, one report for all shards")
+    msub = m.add_subparsers(dest="matrix_command", required=True)
+    mr = msub.add_parser("run", help="split the run by target over N pods of a cluster; merge their results",
+                         usage="photon-harness matrix run --kubeconfig FILE --shards N [--runner-image REF] "
+                               "-- PYTEST-ARGS")
+    mr.add_argument("--kubeconfig", required=True, metavar="FILE", help="the cluster to run in")
+    mr.add_argument("--shards", type=int, required=True, metavar="N", help="pods, each with its own targets")
+    mr.add_argument("--runner-image", default="", metavar="REF",
+                    help="a runner image the nodes can pull (see README); default: build one here and load it "
+                         "onto the nodes (kind clusters on this machine)")
+    mr.add_argument("--nfs-server", default="", metavar="HOST:/path",
+                    help="where shards write their results (default: the harness's NFS server, on the cluster's "
+                         "Docker network)")
+    mr.add_argument("--timeout", type=float, default=3600, help="seconds the shards may take in all (default 3600)")
+    mr.add_argument("pytest_args", nargs=argparse.REMAINDER, metavar="-- PYTEST-ARGS")
+    mr.set_defaults(func=cmd_matrix_run)
+    mb = msub.add_parser("build-runner", help="build the runner image for these pytest arguments; prints its tag "
+                                              "(docker tag and push it, then give it as --runner-image)")
+    mb.add_argument("pytest_args", nargs=argparse.REMAINDER, metavar="-- PYTEST-ARGS")
+    mb.set_defaults(func=cmd_matrix_build_runner)
+    ms = msub.add_parser("shard", help="(in a runner pod) one shard of a matrix run")
+    ms.add_argument("--shards", type=int, required=True)
+    ms.add_argument("--results", required=True, metavar="DIR")
+    ms.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    ms.set_defaults(func=cmd_matrix_shard)
     pf = sub.add_parser("preflight", help="rehearse a documented procedure on your own infrastructure")
     pfsub = pf.add_subparsers(dest="preflight_command", required=True)
     add_distributed_build_parser(pfsub, cmd_preflight_distributed_build)

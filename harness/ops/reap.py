@@ -1,7 +1,7 @@
 """The reaper: removes what runs left behind, found by their session labels (core/labels.py).
 
 Engine objects are listed by label here; every other kind of resource by its own reaper
-(REAPERS: infra/kind_cluster.py, targets/vm.py).
+(REAPERS: infra/kind_cluster.py, infra/cluster_runs.py, targets/vm.py).
 """
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ import docker.errors
 
 from harness.core.errors import HarnessError
 from harness.core.labels import SESSION_LABEL, selected
+from harness.infra.cluster_runs import reap_namespaces
 from harness.infra.kind_cluster import reap_clusters
 from harness.targets.vm import reap_vms
 
 
 # Each kind of resource that is not an engine object reaps itself: kind clusters (first: their node
 # containers are not labelled, but sit on a labelled network), VMs (QEMU processes, found by their
-# labelled run directories). Engine objects are listed by label below.
-REAPERS = (("clusters", reap_clusters), ("vms", reap_vms))
+# labelled run directories), namespaces of matrix runs in a given cluster (found by their records).
+# Engine objects are listed by label below.
+REAPERS = (("clusters", reap_clusters), ("namespaces", reap_namespaces), ("vms", reap_vms))
 
 
 @dataclass
@@ -29,15 +31,16 @@ class Reaped:
     images: list[str] = field(default_factory=list)
     vms: list[str] = field(default_factory=list)
     clusters: list[str] = field(default_factory=list)
+    namespaces: list[str] = field(default_factory=list)
 
     def total(self) -> int:
         return (len(self.containers) + len(self.networks) + len(self.volumes) + len(self.images) + len(self.vms)
-                + len(self.clusters))
+                + len(self.clusters) + len(self.namespaces))
 
     def summary(self) -> str:
         return (f"{len(self.containers)} containers, {len(self.networks)} networks, "
                 f"{len(self.volumes)} volumes, {len(self.images)} images, {len(self.vms)} VMs, "
-                f"{len(self.clusters)} kind clusters")
+                f"{len(self.clusters)} kind clusters, {len(self.namespaces)} cluster namespaces")
 
 
 def reap(client, session_id: str | None = None, older_than: float | None = None,

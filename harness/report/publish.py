@@ -1,7 +1,10 @@
 """A run's report directory: report.html, report.md and results.json (and the baseline view)."""
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import os
+import subprocess
 from pathlib import Path
 
 from harness.report import compare as cmp
@@ -9,6 +12,20 @@ from harness.report import matrix as rpt
 from harness.report import results
 
 RERUN_FILE = "failed-tests.txt"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def harness_version() -> str:
+    """The installed version and the checkout's commit; in a matrix runner image, the commit it was
+    built from (PHOTON_HARNESS_VERSION: it has no .git)."""
+    if os.environ.get("PHOTON_HARNESS_VERSION"):
+        return f"(git {os.environ['PHOTON_HARNESS_VERSION']}, matrix runner image)"
+    try:
+        version = importlib.metadata.version("photon-harness")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    r = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return f"{version} (git {r.stdout.strip()})" if r.returncode == 0 else version
 
 
 def write_report(directory: Path, m: rpt.Matrix, run: rpt.RunInfo,

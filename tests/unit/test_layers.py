@@ -9,7 +9,7 @@ from pathlib import Path
 HARNESS = Path(__file__).resolve().parents[2] / "harness"
 # Lowest first. Packages on one rank are siblings and do not import each other.
 LAYERS = [("core",), ("model",), ("targets",), ("artifacts",), ("infra",),
-          ("checks", "rehearsal", "report"), ("ops",), ("cli",)]
+          ("checks", "rehearsal", "report"), ("ops",), ("matrix",), ("cli",), ("__main__",)]
 RANK = {pkg: rank for rank, pkgs in enumerate(LAYERS) for pkg in pkgs}
 
 
