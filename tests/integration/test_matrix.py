@@ -44,6 +44,13 @@ def matrix(kubeconfig, *args: str, session: str, timeout: float = 1200) -> subpr
                           env=dict(os.environ, PHOTON_HARNESS_SESSION=session))
 
 
+def start_matrix(kubeconfig, *args: str, session: str) -> subprocess.Popen:
+    """A matrix run in the background, its output (stdout and stderr) read line by line."""
+    return subprocess.Popen([sys.executable, "-m", "harness", "matrix", "run", "--kubeconfig", str(kubeconfig), *args],
+                            cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, PHOTON_HARNESS_SESSION=session))
+
+
 def outcomes(results: dict) -> dict[str, str]:
     """nodeid (without xdist's @group suffix) -> outcome."""
     return {r["nodeid"].split("@")[0]: r["outcome"] for r in results["results"]}
@@ -91,11 +98,8 @@ def test_a_shard_killed_mid_run_is_reported_as_error_with_its_reason(kind_cluste
     core = k.CoreV1Api(k8s_api)
     session = new_session_id()
     namespace = f"matrix-{session.lower()}"
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "matrix", "run", "--kubeconfig",
-                             str(kind_cluster.kubeconfig), "--shards", "2", "--", *SUITE,
-                             "--report-dir", str(tmp_path / "matrix")], cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env=dict(os.environ, PHOTON_HARNESS_SESSION=session))
+    proc = start_matrix(kind_cluster.kubeconfig, "--shards", "2", "--", *SUITE, "--report-dir", str(tmp_path / "matrix"),
+                        session=session)
     deadline, out, killed = time.monotonic() + 1200, [], ""
     for line in proc.stdout:   # the controller prints progress at least every 30 s
         out.append(line)
@@ -161,11 +165,8 @@ def test_reap_finds_a_matrix_run_whose_controller_is_gone(kind_cluster, k8s_api,
     core = k.CoreV1Api(k8s_api)
     session = new_session_id()
     namespace = f"matrix-{session.lower()}"
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "matrix", "run", "--kubeconfig",
-                             str(kind_cluster.kubeconfig), "--shards", "1", "--", *SUITE, "--flavor", "full",
-                             "--report-dir", str(tmp_path / "matrix")], cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env=dict(os.environ, PHOTON_HARNESS_SESSION=session))
+    proc = start_matrix(kind_cluster.kubeconfig, "--shards", "1", "--", *SUITE, "--flavor", "full",
+                        "--report-dir", str(tmp_path / "matrix"), session=session)
     deadline, out = time.monotonic() + 900, []
     for line in proc.stdout:
         out.append(line)
