@@ -13,7 +13,9 @@ import tarfile
 import time
 from pathlib import Path
 
+from harness.artifacts.matrix_runner import SOURCE_DIR
 from harness.core.errors import InfrastructureError
+from harness.core.paths import REPO_ROOT
 from harness.infra.kube import Kube
 from harness.matrix import job
 from harness.model import documentation
@@ -21,8 +23,8 @@ from harness.model.claims import registry
 from harness.model.verdicts import OUTCOMES
 from harness.report import matrix as rpt
 from harness.report import publish
-from harness.report.merge import REPORT_DIR, ShardEnd, merge_allure, merge_junit, observed_targets, read_json, \
-    shard_records
+from harness.report.merge import REPORT_DIR, TIMINGS_FILE, ShardEnd, merge_allure, merge_junit, observed_targets, \
+    read_json, shard_records
 from harness.report.results import FILE as RESULTS_FILE
 
 
@@ -34,6 +36,11 @@ def fetch(kube: Kube, run: str, collector: str, timeout: float = 600) -> bytes:
         return base64.b64decode(text.strip(), validate=True)
     except ValueError:
         raise InfrastructureError(f"reading the results from pod {collector} failed (exit {code}): {text[-300:]}") from None
+
+
+def local_path(in_runner: str) -> str:
+    """A file of the runner's tree, named as the caller's copy of it (the image holds the caller's tree)."""
+    return str(REPO_ROOT / in_runner[len(SOURCE_DIR) + 1:]) if in_runner.startswith(SOURCE_DIR + "/") else in_runner
 
 
 def unpack(data: bytes, where: Path) -> None:
@@ -70,13 +77,17 @@ def write_report(data: bytes, run: str, ends: list[ShardEnd], work, plan: dict, 
                f"{len(ends)} shard(s); " + "; ".join(f"shard {e.index} did not end normally: {e.reason}" for e in dead))
     info = rpt.RunInfo(session, plan["banner"], started,
                        time.strftime("%Y-%m-%d %H:%M:%S"), "photon-harness " + " ".join(sys.argv[1:]),
-                       first.get("known_differences_file", ""), outcome,
+                       local_path(first.get("known_differences_file", "")), outcome,
                        harness_version=first.get("harness_version") or publish.harness_version(),
                        docs_version=plan["docs_version"], docs_source=documentation.recorded().commit_label())
     page, _ = publish.write_report(out.report_dir, m, info)
     merge_junit(shard_dirs, made_up, out.junitxml)
     merge_allure(shard_dirs, made_up, out.alluredir)
     counts = {o: sum(r.outcome == o for r in records) for o in OUTCOMES}
+    for d in shard_dirs:   # where each shard's time went, in its pod
+        spent = read_json(d / TIMINGS_FILE)
+        if spent:
+            print(f"[matrix] {d.name} in its pod: " + ", ".join(f"{k} {v:.0f} s" for k, v in spent.items()), flush=True)
     summary = (f"{len(records)} tests: " + ", ".join(f"{n} {o}" for o, n in counts.items() if n)
                + f"; report {page}, JUnit {out.junitxml}, allure results {out.alluredir}")
     return summary, bool(counts["failed"] or counts["error"])

@@ -59,7 +59,7 @@ for d in sorted(pathlib.Path(sys.argv[1]).glob("shard-*")):
         planned = len(json.loads(plan.read_text())["tests"])
     except Exception:
         planned = None
-    out[d.name] = [planned, done, bad, (d / "exit").exists()]
+    out[d.name] = [planned, done, bad]
 print(json.dumps(out))
 """
 
@@ -71,12 +71,12 @@ class Shard:
     tests: list[dict]
     pod: str = ""
     state: str = "not scheduled yet"
-    progress: tuple = (None, 0, 0, False)
+    progress: tuple = (None, 0, 0)     # tests planned (None: not yet), recorded, failed or errored
     stuck_since: float | None = None
     end: str | None = None       # None while it runs; "" when pytest ran to its end; else why not
 
     def line(self) -> str:
-        planned, done, bad, _ = self.progress
+        planned, done, bad = self.progress
         of = planned if planned is not None else len(self.tests)
         return (f"shard {self.index} ({', '.join(self.targets) or 'no target'}): {done}/{of} tests done, "
                 f"{bad} failed so far; {self.state}")
@@ -259,6 +259,7 @@ def pod_end(pod) -> tuple[str, str]:
         if term is not None and s.phase == "Failed":
             why = f"{term.reason or 'terminated'} (exit code {term.exit_code}"
             why += ", killed by SIGKILL)" if term.exit_code == 137 else ")"
+            why += f": {term.message.strip()}" if getattr(term, "message", None) else ""
             return why, why
         waiting = c.state.waiting if c.state else None
         if waiting is not None and waiting.reason:

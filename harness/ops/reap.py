@@ -74,6 +74,9 @@ def reap(client, session_id: str | None = None, older_than: float | None = None,
                     remove(obj)
                 except docker.errors.NotFound:   # gone meanwhile: nothing left to remove
                     pass
+                except docker.errors.APIError as e:
+                    if e.status_code != 409:   # 409: another reap is removing it right now
+                        raise
     return out
 
 

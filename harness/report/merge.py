@@ -20,7 +20,7 @@ from harness.model.verdicts import NO_TARGET, TestRecord
 from harness.report.matrix import TargetInfo
 
 PLAN_FILE, RECORDS_DIR, REPORT_DIR = "plan.json", "records", "report"
-JUNIT_FILE, ALLURE_DIR, EXIT_FILE = "junit.xml", "allure", "exit"
+JUNIT_FILE, ALLURE_DIR, EXIT_FILE, TIMINGS_FILE = "junit.xml", "allure", "exit", "timings.json"
 IDENTITY_FIELDS = ("base", "flavor", "backend", "image", "source", "os", "version", "digest", "docs_version")
 
 
@@ -33,9 +33,10 @@ class ShardEnd:
 
 
 def observed_targets(records: list[TestRecord]) -> list[TargetInfo]:
-    """The targets the records saw, as read from them after boot."""
+    """The targets the records saw, as read from them after boot (a record without an identity, such as
+    a test that never ran, does not hide what another test on the same target read)."""
     seen = {r.target: TargetInfo(r.target, **{k: r.identity.get(k, "") for k in IDENTITY_FIELDS})
-            for r in records if r.target != NO_TARGET}
+            for r in sorted(records, key=lambda r: bool(r.identity)) if r.target != NO_TARGET}
     return list(seen.values())
 
 

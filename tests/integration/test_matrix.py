@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.core.labels import SESSION_LABEL, new_session_id
+from harness.core.labels import SESSION_LABEL, new_session_id, selected
 from harness.infra.cluster_runs import RUNS_DIR
 from harness.ops.reap import count_labelled
 
@@ -49,6 +50,19 @@ def start_matrix(kubeconfig, *args: str, session: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "harness", "matrix", "run", "--kubeconfig", str(kubeconfig), *args],
                             cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env=dict(os.environ, PHOTON_HARNESS_SESSION=session))
+
+
+def run_until_a_shard_runs(proc, out: list[str], timeout: float = 900) -> None:
+    """Read the controller's output until a shard's pod is running."""
+    deadline = time.monotonic() + timeout
+    for line in proc.stdout:
+        out.append(line)
+        if re.search(r"shard 0 .*; running", line):
+            return
+        if time.monotonic() > deadline:
+            break
+    proc.kill()
+    pytest.fail(f"no shard was running within {timeout:.0f} s:\n" + "".join(out[-40:]), pytrace=False)
 
 
 def outcomes(results: dict) -> dict[str, str]:
@@ -134,6 +148,8 @@ def test_a_shard_killed_mid_run_is_reported_as_error_with_its_reason(kind_cluste
         assert "exit code 137" in r["message"] and "shard 1" in r["message"], r["message"]
         assert set(r["claims"].values()) == {"error"}
     assert "shard 1 did not end normally" in got["run"]["outcome"]
+    # what the finished tests read of the target still names it
+    assert {t["id"]: t["base"] for t in got["targets"]}["standin-minimal-container"] == "standin"
     states = {got["matrix"][c]["standin-minimal-container"] for c in ("D3", "D4", "D5", "D6")}
     assert "error" in states and "failed" not in states
     assert_nothing_left(k8s_api, docker_client, session)
@@ -167,23 +183,34 @@ def test_reap_finds_a_matrix_run_whose_controller_is_gone(kind_cluster, k8s_api,
     namespace = f"matrix-{session.lower()}"
     proc = start_matrix(kind_cluster.kubeconfig, "--shards", "1", "--", *SUITE, "--flavor", "full",
                         "--report-dir", str(tmp_path / "matrix"), session=session)
-    deadline, out = time.monotonic() + 900, []
-    for line in proc.stdout:
-        out.append(line)
-        if re.search(r"shard 0 .*; running", line):
-            proc.kill()   # SIGKILL: the controller cannot clean up
-            break
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("the shard was not running within 900 s:\n" + "".join(out[-40:]), pytrace=False)
+    out: list[str] = []
+    run_until_a_shard_runs(proc, out)
+    proc.kill()   # SIGKILL: the controller cannot clean up
     proc.wait(timeout=60)
     assert [n.metadata.name for n in core.list_namespace(label_selector=f"{SESSION_LABEL}={session.lower()}").items] \
         == [namespace], "the killed run's namespace should still be there:\n" + "".join(out[-20:])
-    r = subprocess.run([sys.executable, "-m", "harness", "reap"], cwd=REPO, capture_output=True, text=True,
-                       timeout=600)
+    # A bare `reap` takes it: its record names an owner that is gone. The reap itself is held to this
+    # session: another test's bare reap may run at the same time and take it first.
+    record = json.loads((RUNS_DIR / f"{namespace}.json").read_text())
+    assert selected(record), f"a bare reap would not take the dead run's namespace: {record}"
+    r = subprocess.run([sys.executable, "-m", "harness", "reap", "--session", session], cwd=REPO,
+                       capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and f"namespace {namespace}" in r.stdout, r.stdout + r.stderr
     wait_gone = time.monotonic() + 300
     while any(n.metadata.name == namespace for n in core.list_namespace().items):
         assert time.monotonic() < wait_gone, f"namespace {namespace} still there 300 s after reap"
         time.sleep(3)
+    assert_nothing_left(k8s_api, docker_client, session)
+
+
+def test_ctrl_c_deletes_the_job_and_the_namespace(kind_cluster, k8s_api, docker_client, tmp_path):
+    session = new_session_id()
+    proc = start_matrix(kind_cluster.kubeconfig, "--shards", "1", "--", *SUITE, "--flavor", "full",
+                        "--report-dir", str(tmp_path / "matrix"), session=session)
+    out: list[str] = []
+    run_until_a_shard_runs(proc, out)
+    proc.send_signal(signal.SIGINT)
+    code = proc.wait(timeout=300)
+    text = "".join(out) + proc.stdout.read()
+    assert code == 130 and "interrupted: deleting the Job and the namespace" in text, text[-3000:]
     assert_nothing_left(k8s_api, docker_client, session)

@@ -96,3 +96,11 @@ def test_a_pods_end_in_the_clusters_words():
     state, why = pod_end(_pod("Failed", terminated=NS(reason="OOMKilled", exit_code=137)))
     assert why == "OOMKilled (exit code 137, killed by SIGKILL)"
     assert pod_end(_pod("Failed", reason="Evicted"))[1].startswith("Evicted")
+
+
+def test_a_target_keeps_what_its_tests_read_when_another_test_never_ran():
+    from harness.report.merge import observed_targets
+    ran = TestRecord("a::t1[m]", {"D1": "passed"}, "passed", target="m", identity={"base": "standin", "flavor": "minimal"})
+    never = TestRecord("a::t2[m]", {"D3": "error"}, "error", target="m")
+    for records in ([ran, never], [never, ran]):
+        assert [(t.id, t.base, t.flavor) for t in observed_targets(records)] == [("m", "standin", "minimal")]
