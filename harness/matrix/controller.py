@@ -165,10 +165,14 @@ def build_runner(pytest_args: list[str]) -> int:
     try:
         plan = local_plan(out.shard_args, "build-runner")
         client = docker_client()
+    except HarnessError as e:
+        print(f"photon-harness: error: {e}", file=sys.stderr)
+        return 4
+    try:
         tag = build_runner_image(client, images.for_plan(client, plan)).tag
     except (HarnessError, InfrastructureError) as e:
         print(f"photon-harness: error: {e}", file=sys.stderr)
-        return 4
+        return 3
     print(tag)
     return 0
 
