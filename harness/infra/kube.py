@@ -82,12 +82,12 @@ class Kube:
         code = resp.returncode
         return (code if code is not None else 0), "".join(out)
 
-    def create_namespace(self, name: str, session: str, timeout: float = 60) -> None:
-        """A namespace labelled with the session, ready for pods: they are refused until its default
-        service account exists, which the controller makes asynchronously."""
+    def create_namespace(self, name: str, session: str, timeout: float = 60, labels: dict | None = None) -> None:
+        """A namespace labelled with the session (and `labels`), ready for pods: they are refused until its
+        default service account exists, which the controller makes asynchronously."""
         from kubernetes import client as k
-        self.core.create_namespace(k.V1Namespace(metadata=k.V1ObjectMeta(name=name,
-                                                                         labels={SESSION_LABEL: session.lower()})))
+        self.core.create_namespace(k.V1Namespace(metadata=k.V1ObjectMeta(
+            name=name, labels={SESSION_LABEL: session.lower(), **(labels or {})})))
         wait_for(f"the default service account of namespace {name}",
                  lambda: any(sa.metadata.name == "default"
                              for sa in self.core.list_namespaced_service_account(name).items), timeout=timeout)

@@ -142,7 +142,7 @@ def matrix_run(kubeconfig: str, shards: int, pytest_args: list[str], runner_imag
     code = 3
     try:
         served, nfs = serve_results(client, nodes, nfs_server, session)
-        kube.create_namespace(run, session)
+        kube.create_namespace(run, session, labels=job.PRIVILEGED)
         code = drive(kube, run, session, runner_image, work, out, nfs, plan, timeout, timings, started)
     except KeyboardInterrupt:
         say("interrupted: deleting the Job and the namespace")

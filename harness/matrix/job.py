@@ -12,6 +12,9 @@ from __future__ import annotations
 from harness.core.labels import SESSION_LABEL
 
 RESULTS = "/results"
+# Shards are privileged pods: the run's namespace asks Pod Security admission for that (a cluster that
+# forbids it by other policy still refuses them, and the pods' events say so).
+PRIVILEGED = {"pod-security.kubernetes.io/enforce": "privileged"}
 RUN_LABEL = "io.photon-harness.matrix-run"
 ROLE_LABEL = "io.photon-harness.matrix-role"
 
