@@ -27,6 +27,7 @@ from harness.core.paths import REPO_ROOT
 from harness.core.wait import WaitTimeout, wait_for
 from harness.infra import cluster_runs
 from harness.infra.kube import Kube, api_error
+from harness.infra.nfs import NfsServer
 from harness.matrix import images, job, outputs
 from harness.matrix.collect import fetch, write_report
 from harness.matrix.nodes import ClusterNodes
@@ -197,7 +198,6 @@ def local_plan(shard_args: list[str], session: str) -> dict:
 
 def serve_results(client, nodes: "ClusterNodes", nfs_server: str, session: str):
     """(our server to stop, or None; the (host, path) the pods mount)."""
-    from harness.infra.nfs import NfsServer
     if nfs_server:
         given = NfsServer.external(nfs_server)
         return None, (given.host, given.path)
