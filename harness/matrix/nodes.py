@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,14 +107,18 @@ class ClusterNodes:
             r = subprocess.run(["docker", "save", "-o", tar.name, ref], capture_output=True, text=True, timeout=timeout)
             if r.returncode != 0:
                 raise InfrastructureError(f"docker save {ref} failed: {r.stderr.strip()[-500:]}")
-            for node in todo:
+
+            def import_into(node: str) -> None:
                 with open(tar.name, "rb") as f:
                     r = subprocess.run(["docker", "exec", "-i", node, "ctr", "--namespace=k8s.io", "images", "import",
                                         "--all-platforms", "--digests", "-"], stdin=f, capture_output=True, text=True,
                                        timeout=timeout)
                 if r.returncode != 0:
                     raise InfrastructureError(f"importing {ref} into node {node} failed: {r.stderr.strip()[-500:]}")
-                self.images.setdefault(node, set()).add(qualified(ref))
+            # All nodes at once: each import mostly waits on its node's disk writes.
+            with ThreadPoolExecutor(max_workers=len(todo)) as pool:
+                for node, _ in zip(todo, pool.map(import_into, todo)):
+                    self.images.setdefault(node, set()).add(qualified(ref))
 
     def _node_has(self, node: str, ref: str) -> bool:
         """Asked of the node's containerd: the API's image list lags behind a load by up to a minute."""

@@ -25,6 +25,8 @@ from harness.ops.reap import count_labelled
 
 pytestmark = pytest.mark.xdist_group("matrix")
 REPO = Path(__file__).resolve().parents[2]
+# Every test runs these same targets, so the runner image (keyed by its target images) is built and
+# loaded onto the nodes once for the module.
 SUITE = ["suites/containers", "--flavor", "full,minimal"]
 
 
@@ -181,7 +183,7 @@ def test_reap_finds_a_matrix_run_whose_controller_is_gone(kind_cluster, k8s_api,
     core = k.CoreV1Api(k8s_api)
     session = new_session_id()
     namespace = f"matrix-{session.lower()}"
-    proc = start_matrix(kind_cluster.kubeconfig, "--shards", "1", "--", *SUITE, "--flavor", "full",
+    proc = start_matrix(kind_cluster.kubeconfig, "--shards", "1", "--", *SUITE,
                         "--report-dir", str(tmp_path / "matrix"), session=session)
     out: list[str] = []
     run_until_a_shard_runs(proc, out)
@@ -206,7 +208,7 @@ def test_reap_finds_a_matrix_run_whose_controller_is_gone(kind_cluster, k8s_api,
 
 def test_ctrl_c_deletes_the_job_and_the_namespace(kind_cluster, k8s_api, docker_client, tmp_path):
     session = new_session_id()
-    proc = start_matrix(kind_cluster.kubeconfig, "--shards", "1", "--", *SUITE, "--flavor", "full",
+    proc = start_matrix(kind_cluster.kubeconfig, "--shards", "1", "--", *SUITE,
                         "--report-dir", str(tmp_path / "matrix"), session=session)
     out: list[str] = []
     run_until_a_shard_runs(proc, out)

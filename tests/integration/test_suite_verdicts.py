@@ -227,14 +227,20 @@ def test_an_unknown_docs_version_is_refused_before_anything_runs():
         r.stdout[-1000:] + r.stderr[-1000:])
 
 
+def as_photon(version: str) -> str:
+    """A RUN line that disguises the stand-in as Photon `version`: its marker removed, Photon's
+    os-release and photon-release written (the tests that use it say so)."""
+    return (f"rm /etc/photon-harness/standin && rm -f /etc/os-release && printf '%s\\n' 'NAME=\"VMware Photon OS\"' "
+            f"'VERSION=\"{version}\"' 'ID=photon' 'VERSION_ID={version}' 'PRETTY_NAME=\"VMware Photon OS/Linux\"' "
+            f"> /etc/os-release && echo 'VMware Photon OS {version}' > /etc/photon-release "
+            "&& echo 'PHOTON_BUILD_NUMBER=selftest' >> /etc/photon-release")
+
+
 def test_a_photon_4_target_is_judged_by_the_v4_pages(derived_full_image, docker_client, tmp_path):
     """Without --docs-version the target's own version chooses: the stand-in disguised as Photon 4.0 (its
     marker removed, Photon's os-release and photon-release written) is judged by docs-v4, so the rootless
     test is skipped as not documented once the target is read, and I1 is still judged."""
-    image = derived_full_image(
-        "rm /etc/photon-harness/standin && rm -f /etc/os-release && printf '%s\\n' 'NAME=\"VMware Photon OS\"' "
-        "'VERSION=\"4.0\"' 'ID=photon' 'VERSION_ID=4.0' 'PRETTY_NAME=\"VMware Photon OS/Linux\"' > /etc/os-release "
-        "&& echo 'VMware Photon OS 4.0' > /etc/photon-release && echo 'PHOTON_BUILD_NUMBER=selftest' >> /etc/photon-release")
+    image = derived_full_image(as_photon("4.0"))
     session = "selftest-" + new_session_id()
     r = run_pytest("suites/rootless/test_rootless_setup.py", "suites/containers/test_docker_containers.py",
                    "-k", "newuidmap or engine_is_included",
@@ -249,4 +255,26 @@ def test_a_photon_4_target_is_judged_by_the_v4_pages(derived_full_image, docker_
     cells = {claim: states[target["id"]] for claim, states in data["matrix"].items()}
     assert cells["R1"] == "not documented" and cells["I1"] == "passed"
     assert "Photon docs v4 (from each target's version)" in (tmp_path / "report" / "report.md").read_text()
+    assert count_labelled(docker_client, session).total() == 0
+
+
+def test_an_inner_image_the_harness_cannot_find_is_an_error_not_a_failure(derived_full_image, docker_client, tmp_path):
+    """A Photon target (the stand-in disguised as Photon 5.0) on a host without the `photon` image, the
+    way an offline release engineer may run it: D6 cannot be judged, so its test is an error with the
+    harness's one line, and D6 is "error", never "failed"."""
+    if any(docker_client.images.list(name="photon")):
+        pytest.skip("this host has a `photon` image: the harness would find it")
+    image = derived_full_image(as_photon("5.0"))
+    session = "selftest-" + new_session_id()
+    r = run_pytest("suites/containers/test_docker_containers.py::test_docker_run_interactive_photon",
+                   "--base", "photon", "--flavor", "full", "--target-image", f"full={image}", "--report-dir", str(tmp_path / "report"),
+                   session=session)
+    assert r.returncode == 1, r.stdout[-3000:]
+    data = json.loads((tmp_path / "report" / "results.json").read_text())
+    [record] = data["results"]
+    assert record["outcome"] == "error" and record["claims"] == {"D6": "error"}, record
+    assert record["message"].startswith("not judged: inner image 'photon' is not on this host"), record["message"]
+    [target] = data["targets"]
+    assert target["base"] == "photon" and data["matrix"]["D6"][target["id"]] == "error"
+    assert "not judged: inner image 'photon' is not on this host" in r.stdout, r.stdout[-3000:]
     assert count_labelled(docker_client, session).total() == 0
