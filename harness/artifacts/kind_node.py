@@ -225,7 +225,7 @@ def node_image(client, v: Versions, bins: dict[str, Path], rootfs: str, images: 
             ctx.seek(0)
             c.put_archive("/", ctx)
             ctx.close()
-            r = c.execrun(["/bin/bash", "/kind/bin/photon-preload.sh", refs["pause"]])
+            r = c.exec_run(["/bin/bash", "/kind/bin/photon-preload.sh", refs["pause"]])
             if r.exit_code != 0:
                 raise InfrastructureError(f"preloading images failed (exit {r.exit_code}):\n"
                                           + r.output.decode(errors="replace")[-3000:])
