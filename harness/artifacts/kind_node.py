@@ -263,7 +263,7 @@ def default_cni_manifest(podnet_ref: str) -> str:
 def build_node_image(client, versions: Versions | None = None,
                      cold_go_builds: bool = True) -> NodeImage:
     """The offline node image. cold_go_builds=False raises NotCached rather than start a Go
-    build (Kubernetes alone takes over an hour on 2 cores); image stages are built either way."""
+    build (the Go builds take 12 min or more on 2 cores); image stages are built either way."""
     v = versions or Versions()
     stages = Stages(cold_go_builds)
     bins = build_binaries(v, stages)

@@ -18,6 +18,8 @@ import pytest
 from harness.core.labels import new_session_id
 from harness.ops.reap import count_labelled, reap
 
+from .interrupts import sigint_as_in_a_terminal
+
 REPO = Path(__file__).resolve().parents[2]
 WAIT_FOR_TARGET = 600   # may include building the stand-in images
 WAIT_FOR_EXIT = 180
@@ -31,15 +33,9 @@ def start_run(session: str, tmp_path: Path, workers: int) -> subprocess.Popen:
             "--report-dir", str(d / "report"), "-n", str(workers)]
     env = dict(os.environ, PHOTON_HARNESS_SESSION=session)
     log = open(d / "run.log", "w")
-    # Own process group: the test can always kill the whole run in its cleanup. SIGINT back to its
-    # default in the child: started from a background shell (as CI is), it inherits SIGINT ignored,
-    # and Python then installs no KeyboardInterrupt handler, so the run would not see the signal at all.
+    # Own process group: the test can always kill the whole run in its cleanup.
     return subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, preexec_fn=default_sigint)
-
-
-def default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+                            start_new_session=True, preexec_fn=sigint_as_in_a_terminal)
 
 
 def wait_for_labelled_container(client, session: str, proc: subprocess.Popen, log: Path) -> None:

@@ -23,6 +23,8 @@ from harness.core.labels import SESSION_LABEL, new_session_id, selected
 from harness.infra.cluster_runs import RUNS_DIR
 from harness.ops.reap import count_labelled
 
+from .interrupts import sigint_as_in_a_terminal
+
 pytestmark = pytest.mark.xdist_group("matrix")
 REPO = Path(__file__).resolve().parents[2]
 # Every test runs these same targets, so the runner image (keyed by its target images) is built and
@@ -51,7 +53,8 @@ def start_matrix(kubeconfig, *args: str, session: str) -> subprocess.Popen:
     """A matrix run in the background, its output (stdout and stderr) read line by line."""
     return subprocess.Popen([sys.executable, "-m", "harness", "matrix", "run", "--kubeconfig", str(kubeconfig), *args],
                             cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env=dict(os.environ, PHOTON_HARNESS_SESSION=session))
+                            env=dict(os.environ, PHOTON_HARNESS_SESSION=session),
+                            preexec_fn=sigint_as_in_a_terminal)
 
 
 def run_until_a_shard_runs(proc, out: list[str], timeout: float = 900) -> None:
