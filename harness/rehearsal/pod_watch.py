@@ -7,6 +7,9 @@ from harness.core.wait import WaitTimeout, wait_for
 from harness.rehearsal import diagnosis
 from harness.rehearsal.verdict import RehearsalFailed
 
+# What the kubelet sends in place of a log it cannot find (the container's log file is not there).
+UNRETRIEVABLE = "unable to retrieve container logs"
+
 
 class PodWatch:
     def __init__(self, kube, namespace: str, topo, result, scheduler, start_timeout: float):
@@ -68,16 +71,26 @@ class PodWatch:
         if d:
             raise d.failed()
 
-    def crashed_container_log(self, pod: str) -> str:
+    def crashed_container_log(self, pod: str, timeout: float = 20) -> str:
         """The last lines of the container that ended: the previous one once the kubelet has restarted
-        it (which can happen between the pod listing and this read), else the current one."""
-        for previous in (True, False):
-            try:
-                return self.kube.core.read_namespaced_pod_log(pod, self.ns, previous=previous, tail_lines=8,
-                                                         _request_timeout=30)
-            except Exception:  # noqa: BLE001  (400: no previous container yet)
-                continue
-        return "(no log)"
+        it (which can happen between the pod listing and this read), else the current one. Right after
+        a restart the kubelet can answer with its own "unable to retrieve container logs for ..." line
+        instead of the log (seen in CI): that is no log, so the read is tried again for a while."""
+        def read() -> str | None:
+            for previous in (True, False):
+                try:
+                    text = self.kube.core.read_namespaced_pod_log(pod, self.ns, previous=previous, tail_lines=8,
+                                                                  _request_timeout=30)
+                except Exception:  # noqa: BLE001  (400: no previous container yet)
+                    continue
+                if not text.startswith(UNRETRIEVABLE):
+                    return text
+            return None
+        try:
+            return wait_for(f"a readable log of the ended container of pod {pod}", read, lambda t: t is not None,
+                            timeout=timeout, interval=2)
+        except WaitTimeout:
+            return f"(no log: the kubelet could not retrieve it within {timeout:.0f}s)"
 
     def check_lost_workers(self, state: dict, pods) -> None:
         d = diagnosis.lost_worker(state, {p.metadata.name for p in pods}, self.r.worker_pods)
