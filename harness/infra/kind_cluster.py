@@ -224,5 +224,5 @@ def doctor_checks() -> list[Check]:
     built = sorted(p.parent.name for p in (KIND_CACHE / "bin").glob("*/.inputs"))
     out.append(Check("kind: offline Kubernetes build", True,
                      ("cached: " + ", ".join(built)) if built else
-                     "not built: the kind tests skip; `photon-harness kind build-node-image` (13-25 min on 2 cores)"))
+                     "not built: the kind tests skip; `photon-harness kind build-node-image` (10-25 min on 2 cores)"))
     return out
