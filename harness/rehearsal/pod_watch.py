@@ -75,7 +75,7 @@ class PodWatch:
         """The last lines of the container that ended: the previous one once the kubelet has restarted
         it (which can happen between the pod listing and this read), else the current one. Right after
         a restart the kubelet can answer with its own "unable to retrieve container logs for ..." line
-        instead of the log (seen in CI): that is no log, so the read is tried again for a while."""
+        instead of the log (seen in a .ci/run): that is no log, so the read is tried again for a while."""
         def read() -> str | None:
             for previous in (True, False):
                 try:

@@ -3,7 +3,7 @@ from types import SimpleNamespace as NS
 
 from harness.rehearsal.pod_watch import PodWatch
 
-# what the kubelet answered, with 200, for the previous container right after the restart (CI, stop 24)
+# what the kubelet answered, with 200, for the previous container right after the restart (a warm .ci/run, session 10)
 GONE = "unable to retrieve container logs for containerd://0d4ddddcfc95"
 CRASH_LOG = "building python3: crashing now (rehearsal_outcome crash)\n"
 
