@@ -105,7 +105,7 @@ def cmd_reap(args) -> int:
 
 
 def cmd_report(args) -> int:
-    page = render(args.allure_dir, args.output)
+    page = render(args.allure_dir, args.output, history_from=args.history)
     print(f"allure report: {page}")
     return 0
 
@@ -226,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("report", help="render allure results (--alluredir) as one offline HTML page")
     a.add_argument("allure_dir", metavar="ALLURE_DIR")
     a.add_argument("-o", "--output", default=None, help="output directory (default ALLURE_DIR-html)")
+    a.add_argument("--history", metavar="PREVIOUS", default=None,
+                   help="a previous allure report (or a run's report directory holding one): its history goes "
+                        "on in this one, so allure's trend graphs show run after run")
     a.set_defaults(func=cmd_report)
     cp = sub.add_parser("compare", help="what changed between two runs (results.json or report directories); "
                                        "exit 1 on regressions")

@@ -7,6 +7,9 @@ CI log (not a terminal) it is a plain line, as every other record.
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from contextlib import contextmanager
 
 BAR = 24
 
@@ -38,3 +41,26 @@ class ProgressHandler(logging.StreamHandler):
             self.flush()
         except Exception:   # logging must never break the work it reports on
             self.handleError(record)
+
+
+def minutes(seconds: float) -> str:
+    return f"{int(seconds) // 60} min {int(seconds) % 60:02d} s"
+
+
+@contextmanager
+def heartbeat(log: logging.Logger, describe: str, every: float = 30):
+    """While the block runs: a progress line every `every` seconds saying it still runs, and for how long
+    (long work with quiet stretches, such as a cold build, never looks hung)."""
+    stop, start = threading.Event(), time.monotonic()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            log.info("%s: still running, %s so far", describe, minutes(time.monotonic() - start),
+                     extra={"progress": (None, None)})
+    thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

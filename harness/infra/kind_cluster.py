@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.artifacts.go_toolchain import KIND_CACHE
+from harness.artifacts.kind_node import COLD_BUILD_TIME
 from harness.core.checks import Check
 from harness.core.engine import docker_client
 from harness.core.errors import HarnessError, InfrastructureError
@@ -224,5 +225,5 @@ def doctor_checks() -> list[Check]:
     built = sorted(p.parent.name for p in (KIND_CACHE / "bin").glob("*/.inputs"))
     out.append(Check("kind: offline Kubernetes build", True,
                      ("cached: " + ", ".join(built)) if built else
-                     "not built: the kind tests skip; `photon-harness kind build-node-image` (10-25 min on 2 cores)"))
+                     f"not built: the test runs that need it build it first; `photon-harness kind build-node-image` ({COLD_BUILD_TIME})"))
     return out

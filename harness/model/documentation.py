@@ -173,6 +173,11 @@ class Record:
     def documented(self, claim: str, version: str) -> bool:
         return bool(self.claim_pages(claim, version))
 
+    def page_url(self, page: str, version: str) -> str:
+        """Where a page reads as it was recorded: the repository's file at the recorded commit."""
+        s = self.source
+        return f"https://github.com/{s['repository']}/blob/{s['commit']}/{self.root(version)}/{page}"
+
     def commit_label(self) -> str:
         s = self.source
         return f"{s['repository']} {s['branch']} @ {s['commit'][:12]} ({s['date'][:10]})"

@@ -16,6 +16,17 @@ OUTCOMES = ("failed", "error", "blocked", "known difference", "passed", "skipped
 NO_VERDICT = "no verdict"   # a cited claim the failure does not name: this test says nothing about it
 NO_TARGET = "(no target)"
 RECORD_VERSION = 1
+# Why a test did not judge its claims, as data (a record's `skip_kind`): the report groups claims
+# that were not judged by these, never by a skip message's wording. A plain skip has no kind.
+SKIP_KINDS = {
+    "kubernetes-build": "need the offline Kubernetes build (`photon-harness kind build-node-image`)",
+    "no-cluster": "were left out by --no-cluster",
+    "photon-src": "need --photon-src (a vmware/photon checkout)",
+    "not-documented": "are not documented in the target's docs version",
+    "flavour": "do not apply to this flavour",
+    "backend": "are not run on this backend",
+    "condition": "need a condition this target does not meet",
+}
 
 
 def _ids(claims) -> tuple[str, ...]:
@@ -69,6 +80,7 @@ class TestRecord:
     # A failure that passed on a rerun stays failed and is marked flaky.
     attempts: list[dict] = field(default_factory=list)
     flaky: bool = False
+    skip_kind: str = ""               # a skipped test: why, as a SKIP_KINDS key ("" for a plain skip)
 
     def verdict_on(self, claim: str) -> str:
         return self.claims.get(claim, NO_VERDICT)

@@ -24,10 +24,11 @@ from harness.core.paths import CACHE_DIR, DOCKERD_LOG
 from harness.core.wait import WaitTimeout, wait_for
 from harness.infra import kind_cluster, nfs
 from harness.infra.kind_cluster import INOTIFY_MINIMUMS, sysctl_path
+from harness.report import allure
 
 log = logging.getLogger(__name__)
 # Each kind of resource the harness makes says what it needs from this host.
-RESOURCE_CHECKS = (kind_cluster.doctor_checks, nfs.doctor_checks)
+RESOURCE_CHECKS = (kind_cluster.doctor_checks, nfs.doctor_checks, allure.doctor_checks)
 
 DAEMON_JSON = Path("/etc/docker/daemon.json")
 WRAPPER_PATH = Path("/usr/local/libexec/photon-harness/runc-dropcaps")
@@ -43,6 +44,8 @@ HOST_PACKAGES = {
     "genisoimage": "genisoimage",
     "ssh-keygen": "openssh-client",
     "grub-mkimage": "grub-pc-bin",   # the bootable stand-in disk (its OVA): GRUB's BIOS boot and core images
+    "npm": "npm",                    # installs the allure command line (photon-harness report)
+    "java": "default-jre-headless",  # runs it
 }
 
 # Capability names by number (linux/capability.h), as runc spells them.
@@ -169,6 +172,10 @@ def doctor(fix: bool = False) -> bool:
         start_dockerd()
         install_runc_wrapper_if_needed()
         raise_inotify_limits()
+        if allure.command() is None:
+            log.info(f"fix: npm install allure-commandline@{allure.VERSION} under {allure.PREFIX} "
+                     "(renders the allure report; nothing outside the harness's cache)")
+            allure.install()
     checks = tool_checks()
     try:
         client = docker_client()

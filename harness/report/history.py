@@ -3,15 +3,17 @@
 Rows are claim x target (targets matched across runs by who they are: base, version, flavour,
 backend), columns are runs, newest first. Per row: how often it was flaky, and for a claim failing
 in the newest run, the first run of its current failing streak. Per run: date, base, image and
-digest, harness and documentation versions. The page sorts and filters itself (inline script).
+digest, harness and documentation versions, and links to its report and allure report. The page sorts and filters itself (inline script).
 """
 from __future__ import annotations
 
 import html
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.core.errors import HarnessError
+from harness.report import allure
 from harness.report.matrix import CSS, STATES, css_class
 from harness.report.results import FILE, Results, load
 
@@ -92,7 +94,19 @@ def _bases(run: Results) -> str:
     return {("standin",): "stand-in (not Photon)", ("photon",): "Photon OS"}.get(tuple(bases), "mixed: " + ", ".join(bases) if bases else "nothing booted")
 
 
-def _run_header(run: Results) -> str:
+def _run_links(run: Results, page_dir: Path | None) -> str:
+    """Links to the run's own pages beside its results.json: the conformance report and, when it was
+    rendered, its allure report."""
+    links = []
+    for name, label in (("report.html", "report"), (f"{allure.REPORT_DIR}/index.html", "allure")):
+        target = run.path.parent / name
+        if target.exists():
+            href = os.path.relpath(target, page_dir) if page_dir else target.as_uri()
+            links.append(f"<a href='{html.escape(Path(href).as_posix())}'>{label}</a>")
+    return " | ".join(links)
+
+
+def _run_header(run: Results, page_dir: Path | None = None) -> str:
     e = html.escape
     info = run.run
     targets = "<br>".join(f"{e(t.label())}: <code>{e(t.image or '?')}</code>"
@@ -102,7 +116,8 @@ def _run_header(run: Results) -> str:
             f"<div class='small'>{e(info.get('session', ''))}</div>"
             f"<div class='small'><b>{e(_bases(run))}</b></div>"
             f"<div class='small'>harness {e(info.get('harness_version', '?'))}, docs {e(_docs(run))}</div>"
-            f"<div class='small'>{targets}</div></th>")
+            f"<div class='small'>{targets}</div>"
+            f"<div class='small'>{_run_links(run, page_dir)}</div></th>")
 
 
 SCRIPT = """
@@ -124,7 +139,7 @@ function sortBy(col){
 """
 
 
-def render(runs: list[Results], skipped: list[str], source: str) -> str:
+def render(runs: list[Results], skipped: list[str], source: str, page_dir: Path | None = None) -> str:
     e = html.escape
     table = rows(runs)
     targets = sorted({r.target for r in table})
@@ -150,7 +165,7 @@ def render(runs: list[Results], skipped: list[str], source: str) -> str:
                "<th class='sort' onclick='sortBy(\"latest\")'>Newest checked state</th>"
                "<th class='sort' onclick='sortBy(\"flaky\")'>Flaky</th>"
                "<th class='sort' onclick='sortBy(\"since\")'>Failing since</th>"
-               + "".join(_run_header(r) for r in runs) + "</tr></thead><tbody>")
+               + "".join(_run_header(r, page_dir) for r in runs) + "</tr></thead><tbody>")
     for row in table:
         latest = row.latest(runs)
         since = row.failing_since(runs)
@@ -173,6 +188,6 @@ def render(runs: list[Results], skipped: list[str], source: str) -> str:
 def write(directory: str | Path, output: str | Path | None = None) -> Path:
     runs, skipped = find_runs(Path(directory))
     page = Path(output) if output else Path(directory) / "history.html"
-    page.write_text(render(runs, skipped, str(directory)))
+    page.write_text(render(runs, skipped, str(directory), page.resolve().parent))
     return page
 

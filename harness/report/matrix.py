@@ -133,11 +133,6 @@ class Matrix:
                 out[cell.state] += 1
         return out
 
-    def covered_claims(self) -> list[str]:
-        """Claims a test of this run checked on a target whose docs version states them."""
-        return [c.id for c, cells in self.rows() if any(cell.results and cell.state != "not documented"
-                                                         for cell in cells)]
-
     def inner_images(self) -> list[str]:
         return sorted({i for r in self.results for i in r.substitutions})
 
@@ -233,11 +228,12 @@ def _anchor(claim_id: str, target_id: str) -> str:
     return "d-" + re.sub(r"[^A-Za-z0-9]+", "-", f"{claim_id}-{target_id}")
 
 
-def render_html(m: Matrix, run: RunInfo, extra: str = "") -> str:
-    """The page; `extra` (HTML) goes after the run's header, before the targets."""
+def render_html(m: Matrix, run: RunInfo, extra: str = "", summary=None) -> str:
+    """The page; `extra` (HTML) goes after the run's header, before the targets; `summary` (a
+    claim_summary.ClaimSummary) gives the headline and each claim's overall verdict."""
     e = html.escape
     counts = m.counts()
-    covered = m.covered_claims()
+    overall = summary.overall if summary is not None else {}
     banner, kind = identity_banner(m.targets)
     out = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
            f"<title>Photon OS conformance report {e(run.session)}</title><style>{CSS}</style></head><body>",
@@ -250,7 +246,8 @@ def render_html(m: Matrix, run: RunInfo, extra: str = "") -> str:
            f"<tr><td>Command</td><td><code>{e(run.command)}</code></td></tr>",
            f"<tr><td>Known differences file</td><td>{e(run.known_differences_file or '(none)')}</td></tr>",
            f"<tr><td>Documentation</td><td>{e(docs_line(run, m.targets))}</td></tr>",
-           f"<tr><td>Claims checked by this run</td><td>{len(covered)} of {len(m.claims)}</td></tr>",
+           "<tr><td>Claims</td><td>" + "<br>".join(e(line.strip()) for line in (summary.lines() if summary else []))
+           + "</td></tr>",
            "<tr><td>Cells</td><td>" + ", ".join(f"{e(s)}: {counts[s]}" for s in STATES) + "</td></tr>",
            "</table>", extra]
     out.append("<h2>Targets</h2><table><tr><th>Target</th><th>What it is (read from it)</th><th>Flavour</th>"
@@ -267,15 +264,17 @@ def render_html(m: Matrix, run: RunInfo, extra: str = "") -> str:
     out.append("<ul>" + "".join(f"<li><code>{e(i)}</code></li>" for i in inner) + "</ul>" if inner
                else "<p class='small'>None recorded in this run.</p>")
 
-    out.append("<h2>Matrix: claims x targets</h2><table><tr><th>Claim</th><th>Documented</th>")
+    out.append("<h2>Matrix: claims x targets</h2><table><tr><th>Claim</th><th>Documented</th><th>Overall</th>")
     out += [f"<th>{e(_target_label(t))}<div class='small'>{e(t.image)}</div></th>" for t in m.targets]
     out.append("</tr>")
     section = None
     for claim, cells in m.rows():
         if claim.section != section:
             section = claim.section
-            out.append(f"<tr><th colspan='{2 + len(m.targets)}'>{e(section)}</th></tr>")
-        out.append(f"<tr><td><b>{e(claim.id)}</b></td><td class='claimtext'>{e(claim.text)}</td>")
+            out.append(f"<tr><th colspan='{3 + len(m.targets)}'>{e(section)}</th></tr>")
+        verdict = overall.get(claim.id, "")
+        out.append(f"<tr><td><b>{e(claim.id)}</b></td><td class='claimtext'>{e(claim.text)}</td>"
+                   f"<td class='state {css_class(verdict)}'>{e(verdict)}</td>")
         for t, cell in zip(m.targets, cells):
             label = e(_state_label(cell.state, t)) + (" (flaky)" if cell.flaky else "")
             if cell.results:
@@ -323,8 +322,9 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(m: Matrix, run: RunInfo, extra: str = "") -> str:
+def render_markdown(m: Matrix, run: RunInfo, extra: str = "", summary=None) -> str:
     counts = m.counts()
+    overall = summary.overall if summary is not None else {}
     lines = ["# Photon OS conformance report", "",
              f"> **{identity_banner(m.targets)[0]}**", "", run.plan, "",
              f"- Session: `{run.session}`",
@@ -332,7 +332,7 @@ def render_markdown(m: Matrix, run: RunInfo, extra: str = "") -> str:
              f"- Command: `{run.command}`",
              f"- Known differences file: {run.known_differences_file or '(none)'}",
              f"- Documentation: {docs_line(run, m.targets)}",
-             f"- Claims checked by this run: {len(m.covered_claims())} of {len(m.claims)}",
+             *(f"- {line.strip()}" for line in (summary.lines() if summary else [])),
              "- Cells: " + ", ".join(f"{s}: {counts[s]}" for s in STATES), "", *([extra] if extra else []),
              "## Targets", "", "| Target | What it is (read from it) | Flavour | Backend | Source | Docs | Image |",
              "|---|---|---|---|---|---|---|"]
@@ -342,10 +342,10 @@ def render_markdown(m: Matrix, run: RunInfo, extra: str = "") -> str:
     lines += ["", "## Inner-image substitutions", ""]
     lines += [f"- `{i}`" for i in m.inner_images()] or ["None recorded in this run."]
     lines += ["", "## Matrix", "",
-              "| Claim | Documented | " + " | ".join(_target_label(t) for t in m.targets) + " |",
-              "|---|---|" + "---|" * len(m.targets)]
+              "| Claim | Documented | Overall | " + " | ".join(_target_label(t) for t in m.targets) + " |",
+              "|---|---|---|" + "---|" * len(m.targets)]
     for claim, cells in m.rows():
-        lines.append(f"| {claim.id} | {_md_escape(claim.text)} | " +
+        lines.append(f"| {claim.id} | {_md_escape(claim.text)} | {overall.get(claim.id, '')} | " +
                      " | ".join(_state_label(c.state, t) + (" (flaky)" if c.flaky else "")
                                 for t, c in zip(m.targets, cells)) + " |")
     notes = m.notes()

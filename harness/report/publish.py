@@ -7,6 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from harness.report import claim_summary
 from harness.report import compare as cmp
 from harness.report import matrix as rpt
 from harness.report import results
@@ -41,10 +42,12 @@ def write_report(directory: Path, m: rpt.Matrix, run: rpt.RunInfo,
                                    doc["matrix"])
         since = cmp.compare(baseline, this_run)
         doc["since_baseline"] = since.to_dict()
-    (directory / "report.md").write_text(rpt.render_markdown(m, run, cmp.render_markdown(since) if since else ""))
+    summary = claim_summary.summarize(m)
+    (directory / "report.md").write_text(rpt.render_markdown(m, run, cmp.render_markdown(since) if since else "",
+                                                             summary))
     (directory / results.FILE).write_text(json.dumps(doc, indent=1) + "\n")
     page = directory / "report.html"
-    page.write_text(rpt.render_html(m, run, cmp.render_html(since) if since else ""))
+    page.write_text(rpt.render_html(m, run, cmp.render_html(since) if since else "", summary))
     failed = [r.nodeid for r in m.results if r.outcome in ("failed", "error")]
     rerun = directory / RERUN_FILE
     if failed:   # `python3 -m pytest @FILE ...` runs just these again (pytest reads arguments from it)

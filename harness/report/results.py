@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness.core.errors import HarnessError
 from harness.model.verdicts import TestRecord
+from harness.report.claim_summary import summarize
 from harness.report.matrix import Matrix, RunInfo, TargetInfo, identity_banner
 
 FORMAT = "photon-harness-results"
@@ -33,11 +34,15 @@ class Results:
 
 
 def document(m: Matrix, run: RunInfo) -> dict:
+    summary = summarize(m)
     return {"format": FORMAT, "schema_version": SCHEMA_VERSION,
             "run": dict(asdict(run), banner=identity_banner(m.targets)[0]),
             "targets": [asdict(t) for t in m.targets],
             "results": [r.to_dict() for r in m.results],
-            "matrix": {c.id: {t.id: cell.state for t, cell in zip(m.targets, cells)} for c, cells in m.rows()}}
+            "matrix": {c.id: {t.id: cell.state for t, cell in zip(m.targets, cells)} for c, cells in m.rows()},
+            "claims": {c: dict({"overall": state}, **({"not_judged": summary.why_not[c]} if c in summary.why_not
+                                                      else {})) for c, state in summary.overall.items()},
+            "headline": summary.lines()}
 
 
 def schema() -> dict:

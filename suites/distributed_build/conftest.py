@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures.skips import not_judged
 from harness.rehearsal.distributed_build import Rehearsal
 
 # The report's column of each kind of evidence: (target id, flavor, base, backend, what it is); its
@@ -33,7 +34,7 @@ def pytest_runtest_setup(item):
     item.user_properties += [("target", target), ("flavor", flavor), ("base", base), ("backend", backend),
                              ("os", what)]
     if photon and not item.config.getoption("photon_src"):
-        pytest.skip(NEEDS_PHOTON)  # here, not in a fixture: session fixtures (the cluster) would come first
+        not_judged("photon-src", NEEDS_PHOTON)  # here, not in a fixture: session fixtures (the cluster) would come first
 
 
 @pytest.fixture(scope="session")

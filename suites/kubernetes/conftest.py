@@ -16,6 +16,7 @@ import pytest
 
 from harness.artifacts import kind_node as kind
 from harness.artifacts.kubernetes import BUILD_HINT, KubernetesBinariesMissing, kubernetes_image
+from fixtures.skips import not_judged
 from harness.checks import kubernetes_services as ks
 
 FULL_ONLY = ("the Containers page documents Kubernetes for the full flavour only (I1: 'the full version "
@@ -26,7 +27,7 @@ FULL_ONLY = ("the Containers page documents Kubernetes for the full flavour only
 def k8s_image(request, run_config, target_spec, target_image):
     spec = target_spec
     if spec.backend == "vm" and spec.source == "standin":
-        pytest.skip("the stand-in VM disk has no Kubernetes layer (images/kubernetes is built for container "
+        not_judged("backend", "the stand-in VM disk has no Kubernetes layer (images/kubernetes is built for container "
                     "targets); run the Kubernetes suite with --backend container, or on a Photon VM disk")
     if spec.backend != "container" or spec.flavor != "full" or spec.source == "user":
         return target_image
@@ -34,7 +35,9 @@ def k8s_image(request, run_config, target_spec, target_image):
     try:
         return kubernetes_image(client, spec.source, target_image).tag
     except KubernetesBinariesMissing as e:
-        pytest.skip(str(e))
+        if request.config.getoption("no_cluster"):
+            not_judged("no-cluster", f"--no-cluster: the offline Kubernetes build is not made in this run ({e})")
+        not_judged("kubernetes-build", str(e))
 
 
 def _boot(request, target_factory, target_spec, image):
@@ -54,23 +57,23 @@ def k8s_target(request, target_factory, target_spec, k8s_image):
 @pytest.fixture
 def full_only(target_spec):
     if target_spec.flavor != "full":
-        pytest.skip(FULL_ONLY)
+        not_judged("flavour", FULL_ONLY)
 
 
 @pytest.fixture
 def changes_target(target_spec):
     """Tests that reconfigure and restart services do not run on an existing host (--backend ssh)."""
     if target_spec.backend == "ssh":
-        pytest.skip("changes /etc/kubernetes and starts/stops services: not run on an existing host "
+        not_judged("backend", "changes /etc/kubernetes and starts/stops services: not run on an existing host "
                     "(--backend ssh); use a container or VM target")
 
 
 @pytest.fixture(scope="module")
 def guide_target(request, target_factory, target_spec, k8s_image):
     if target_spec.flavor != "full":
-        pytest.skip(FULL_ONLY)
+        not_judged("flavour", FULL_ONLY)
     if target_spec.backend == "ssh":
-        pytest.skip("the guide reconfigures the host: not run on an existing host (--backend ssh)")
+        not_judged("backend", "the guide reconfigures the host: not run on an existing host (--backend ssh)")
     t = _boot(request, target_factory, target_spec, k8s_image)
     yield t
     t.close()
@@ -81,7 +84,7 @@ def pause_image(request):
     """The pause image (the pod sandbox) built from the offline build's pause binary: (tag, archive)."""
     found, missing = kind.cached_binaries()
     if "pause" in missing:
-        pytest.skip(f"no pause binary cached for the pod sandbox image; build it with `{BUILD_HINT}`")
+        not_judged("kubernetes-build", f"no pause binary cached for the pod sandbox image; build it with `{BUILD_HINT}`")
     client = request.getfixturevalue("docker_client")
     tag, _, _ = kind.component_image(client, "pause", found["pause"], None)
     return tag, b"".join(client.images.get(tag).save(named=True))
@@ -97,9 +100,9 @@ def _record_k8s_image(request, record_property):
 @pytest.fixture(scope="module")
 def node_allowed(target_spec):
     if target_spec.flavor != "full":
-        pytest.skip(FULL_ONLY)
+        not_judged("flavour", FULL_ONLY)
     if target_spec.backend == "ssh":
-        pytest.skip("reconfigures /etc/kubernetes: not run on an existing host (--backend ssh)")
+        not_judged("backend", "reconfigures /etc/kubernetes: not run on an existing host (--backend ssh)")
 
 
 @pytest.fixture(scope="module")

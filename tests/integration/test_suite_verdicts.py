@@ -217,7 +217,12 @@ def test_docs_version_4_judges_by_the_v4_pages(docker_client, tmp_path):
     assert cells["I1"] == "passed" and cells["D1"] == "not covered"
     page = (tmp_path / "report" / "report.md").read_text()
     assert "Photon docs v4 (--docs-version)" in page and "| not documented in v4 |" in page
-    assert "Claims checked by this run: 1 of 29" in page   # I1: the rootless claims were not checked
+    # I1 judged; the rootless claims were not, and the headline says why, as it does at the run's end
+    assert "- Claims: 1 of 29 judged (1 passed on every target that judged them," in page
+    assert "- not judged: 11 are not documented in the target's docs version (R1, R2, R3" in page
+    assert "not judged: 11 are not documented in the target's docs version" in r.stdout
+    assert data["claims"]["R1"] == {"overall": "not documented",
+                                    "not_judged": "are not documented in the target's docs version"}
     assert count_labelled(docker_client, session).total() == 0
 
 

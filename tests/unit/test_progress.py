@@ -37,3 +37,16 @@ def test_in_a_log_file_progress_is_plain_lines():
     log.info("VM booting, 30 s", extra={"progress": (None, None)})
     log.info("booted")
     assert out.getvalue() == "VM booting, 30 s\nbooted\n"
+
+
+def test_a_heartbeat_says_long_quiet_work_still_runs_and_stops_with_it():
+    import time
+    from harness.core.progress import heartbeat
+    out = io.StringIO()
+    log = _log(out)
+    with heartbeat(log, "the build", every=0.05):
+        time.sleep(0.18)
+    lines = out.getvalue().splitlines()
+    assert len(lines) >= 2 and all(l.startswith("the build: still running, 0 min 00 s so far") for l in lines), lines
+    time.sleep(0.12)
+    assert out.getvalue().splitlines() == lines   # nothing after the block ended

@@ -86,10 +86,13 @@ def test_html_is_self_contained_and_shows_every_claim_banner_and_failure(tmp_pat
     assert "[D2] Active: inactive (dead)" in text  # observed beside the documented text
     assert "needs a VM" in text and "photon <- x (substitute)" in text
     md = (tmp_path / "report.md").read_text()
-    assert "| D1 | enabled by default | failed | known difference | not covered |" in md
-    assert "| R1 | newuidmap present | not covered | not covered | passed |" in md
+    # The Overall column: each claim's worst cell across its targets.
+    assert "| D1 | enabled by default | failed | failed | known difference | not covered |" in md
+    assert "| R1 | newuidmap present | passed | not covered | not covered | passed |" in md
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["matrix"]["D2"][MINI.id] == "skipped"
+    assert data["claims"]["D1"] == {"overall": "failed"} and data["claims"]["R1"] == {"overall": "passed"}
+    assert "Claims: 3 of 3 judged (1 passed on every target that judged them, 2 failed somewhere (D1, D2)" in text
 
 
 def test_a_failure_tagged_with_one_claim_is_no_verdict_on_the_others(tmp_path):
@@ -162,3 +165,28 @@ def test_the_rehearsal_columns_are_not_targets_of_the_banner():
     assert text.startswith("STAND-IN RUN") and kind == "standin", text
     assert rpt._target_label(photon_build) == "verified on Photon / photon / kind"
     assert rpt._target_label(rehearsal) == "rehearsed / synthetic packages / kind"
+
+
+def test_the_headline_counts_claims_by_what_happened_and_groups_why_not_judged():
+    from harness.report.claim_summary import summarize
+    claims = CLAIMS + [Claim("B2", "4 Builds", "make distributed-build"), Claim("B3", "4 Builds", "options"),
+                       Claim("K1", "3 Kubernetes", "services"), Claim("R2", "2 Rootless", "subuid")]
+    results = [
+        result("t::a[full]", ["D1"], FULL, "passed"),
+        result("t::a[minimal]", ["D1"], MINI, "skipped", "minimal only", skip_kind="flavour"),
+        result("t::b[full]", ["D2"], FULL, "known difference", "known difference: x"),
+        result("t::c[full]", ["R1"], FULL, "error", "not judged: no image"),
+        result("t::p2", ["B2"], FULL, "skipped", "needs --photon-src PATH", skip_kind="photon-src"),
+        result("t::p3", ["B3"], FULL, "skipped", "needs --photon-src PATH (other words)", skip_kind="photon-src"),
+        result("t::k[full]", ["K1"], FULL, "skipped", "a plain skip: no kind"),
+    ]
+    s = summarize(rpt.build(claims, [FULL, MINI], results))
+    assert s.overall == {"D1": "passed", "D2": "known difference", "R1": "error", "B2": "skipped",
+                         "B3": "skipped", "K1": "skipped", "R2": "not covered"}
+    lines = s.lines()
+    # A claim whose every test was skipped is not judged, and never counted as checked.
+    assert lines[0] == ("Claims: 2 of 7 judged (1 passed on every target that judged them, 0 failed somewhere, "
+                        "1 known difference (D2)); 0 blocked; 1 error (R1); 4 not judged")
+    assert lines[1] == "  not judged: 2 need --photon-src (a vmware/photon checkout) (B2, B3)"
+    assert "  not judged: 1 were skipped: a plain skip: no kind (K1)" in lines
+    assert "  not judged: 1 have no test in this run (R2)" in lines
