@@ -13,13 +13,15 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.artifacts.build import mmdebstrap, read_packages, read_sources
+from harness.artifacts.ovf import inspect_ova
 from harness.core.cache import cached_build, file_digest, hash_tree, key
 from harness.core.errors import HarnessError, InfrastructureError
 from harness.core.paths import CACHE_DIR, RECIPES
+from harness.model.machine import PHOTON_DEFAULT, VIRTIO, Machine, with_devices
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +30,17 @@ DISK_SIZE = "6G"
 
 @dataclass(frozen=True)
 class VmImage:
+    """What a VM target boots: a disk and the machine it boots on; with a kernel, booted directly
+    (the harness's own stand-in VM), else by the disk's own bootloader (a user's disk, an OVA)."""
     disk: Path       # qcow2, never written to: every boot gets an overlay
-    kernel: Path
-    initrd: Path
+    kernel: Path | None = None
+    initrd: Path | None = None
     cached: bool = True
     seconds: float = 0.0
+    machine: Machine = VIRTIO
 
     def __str__(self) -> str:   # the report's `image` property
-        return f"{self.disk} (kernel {self.kernel.name})"
+        return f"{self.disk} (kernel {self.kernel.name})" if self.kernel else str(self.disk)
 
 
 def _run(argv: list[str], timeout: float, what: str) -> None:
@@ -79,12 +84,14 @@ def standin_vm_image(flavor: str) -> VmImage:
                 raw.unlink()
     b = cached_build(f"vm-{out.name}", lambda: all((out / f"{fl}.qcow2").exists() for fl in ("full", "minimal")),
                      build)
-    return VmImage(disk, out / "vmlinuz", out / "initrd.img", b.cached, b.seconds)
+    # Debian's kernel, which has virtio: the harness's own lenient stand-in VM, booted directly.
+    return VmImage(disk, out / "vmlinuz", out / "initrd.img", b.cached, b.seconds,
+                   replace(VIRTIO, why="the harness's direct-kernel stand-in VM (Debian's kernel has virtio)"))
 
 
 # -- a bootable stand-in disk, packed as an OVA: the path a user's Photon OVA takes -----------
 
-OVA_FORMAT = 1          # bump when the disk layout below changes: the cached OVA is rebuilt
+OVA_FORMAT = 2          # bump when the disk layout below changes: the cached OVA is rebuilt
 SECTOR = 512
 PARTITION_START = 2048  # 1 MiB: GRUB's core image lives in the gap before it, as grub-install puts it
 GRUB_DIR = Path("/usr/lib/grub/i386-pc")
@@ -133,11 +140,14 @@ def standin_bootable_disk(image: VmImage, out: Path) -> None:
 
 
 def ovf(name: str, vmdk: Path, capacity: int) -> str:
-    """A minimal OVF 1.0 descriptor: one VM, 2 CPUs, 1 GiB, one disk (what an OVA import needs)."""
+    """An OVF 1.0 descriptor with Photon's devices (vmware/photon 5.0-GA support/image-builder/ova/vmx-template:
+    the disk on PVSCSI, a vmxnet3 NIC, a CD-ROM on SATA); 2 CPUs and 1 GiB; BIOS firmware, as this disk
+    boots by GRUB from its MBR (Photon's OVA says EFI: the strict stand-in's GPT layout is still to come)."""
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"
   xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData"
-  xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData">
+  xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData"
+  xmlns:vmw="http://www.vmware.com/schema/ovf">
   <References><File ovf:id="file1" ovf:href="{vmdk.name}" ovf:size="{vmdk.stat().st_size}"/></References>
   <DiskSection><Info>Virtual disks</Info>
     <Disk ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:capacity="{capacity}"
@@ -150,20 +160,26 @@ def ovf(name: str, vmdk: Path, capacity: int) -> str:
     <OperatingSystemSection ovf:id="96"><Info>Guest OS</Info><Description>Debian 12 (64-bit)</Description></OperatingSystemSection>
     <VirtualHardwareSection><Info>Virtual hardware</Info>
       <System><vssd:ElementName>Virtual Hardware Family</vssd:ElementName><vssd:InstanceID>0</vssd:InstanceID>
-        <vssd:VirtualSystemType>vmx-13</vssd:VirtualSystemType></System>
+        <vssd:VirtualSystemType>vmx-15</vssd:VirtualSystemType></System>
       <Item><rasd:ElementName>2 virtual CPUs</rasd:ElementName><rasd:InstanceID>1</rasd:InstanceID>
         <rasd:ResourceType>3</rasd:ResourceType><rasd:VirtualQuantity>2</rasd:VirtualQuantity></Item>
       <Item><rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits><rasd:ElementName>1024 MB of memory</rasd:ElementName>
         <rasd:InstanceID>2</rasd:InstanceID><rasd:ResourceType>4</rasd:ResourceType>
         <rasd:VirtualQuantity>1024</rasd:VirtualQuantity></Item>
-      <Item><rasd:ElementName>SCSI controller</rasd:ElementName><rasd:InstanceID>3</rasd:InstanceID>
-        <rasd:ResourceSubType>lsilogic</rasd:ResourceSubType><rasd:ResourceType>6</rasd:ResourceType></Item>
+      <Item><rasd:ElementName>SCSI controller 0</rasd:ElementName><rasd:InstanceID>3</rasd:InstanceID>
+        <rasd:ResourceSubType>VirtualSCSI</rasd:ResourceSubType><rasd:ResourceType>6</rasd:ResourceType></Item>
+      <Item><rasd:ElementName>SATA controller 0</rasd:ElementName><rasd:InstanceID>6</rasd:InstanceID>
+        <rasd:ResourceSubType>vmware.sata.ahci</rasd:ResourceSubType><rasd:ResourceType>20</rasd:ResourceType></Item>
       <Item><rasd:AddressOnParent>0</rasd:AddressOnParent><rasd:ElementName>disk0</rasd:ElementName>
         <rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource><rasd:InstanceID>4</rasd:InstanceID>
         <rasd:Parent>3</rasd:Parent><rasd:ResourceType>17</rasd:ResourceType></Item>
+      <Item ovf:required="false"><rasd:AddressOnParent>0</rasd:AddressOnParent><rasd:AutomaticAllocation>false</rasd:AutomaticAllocation>
+        <rasd:ElementName>cdrom0</rasd:ElementName><rasd:InstanceID>7</rasd:InstanceID>
+        <rasd:Parent>6</rasd:Parent><rasd:ResourceType>15</rasd:ResourceType></Item>
       <Item><rasd:AutomaticAllocation>true</rasd:AutomaticAllocation><rasd:Connection>nat</rasd:Connection>
         <rasd:ElementName>ethernet0</rasd:ElementName><rasd:InstanceID>5</rasd:InstanceID>
         <rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType><rasd:ResourceType>10</rasd:ResourceType></Item>
+      <vmw:Config ovf:required="false" vmw:key="firmware" vmw:value="bios"/>
     </VirtualHardwareSection>
   </VirtualSystem>
 </Envelope>
@@ -225,38 +241,60 @@ def converted_source_gone(disk: Path) -> str:
     return ""
 
 
-def prepare_disk(path: str) -> Path:
-    """A user's Photon disk as qcow2: qcow2 as is; raw (GCE disk.raw) and OVA (its vmdk) converted once."""
+def check_vm_image(path: str) -> None:
+    """Before anything boots: the file is a disk the harness can boot, else one HarnessError line
+    naming it and what is wrong (an OVA's tar, descriptor, disk and manifest; a disk's own checks)."""
     src = Path(path)
     if not src.is_file():
         raise HarnessError(f"VM image {path!r} does not exist")
-    fmt = subprocess.run(["qemu-img", "info", "--output=json", str(src)], capture_output=True, text=True)
     if src.suffix == ".ova":
-        with tarfile.open(src) as ova:
-            vmdks = [m for m in ova.getmembers() if m.name.endswith(".vmdk")]
-            if not vmdks:
-                raise HarnessError(f"{path}: no .vmdk inside the OVA")
-            out = _converted(src)
+        inspect_ova(src)
+        return
+    info = subprocess.run(["qemu-img", "info", "--output=json", str(src)], capture_output=True, text=True)
+    if info.returncode != 0:
+        raise HarnessError(f"{path}: qemu-img cannot read it as a disk: {_last_line(info.stderr)}")
+    kind = json.loads(info.stdout).get("format")
+    if kind not in ("qcow2", "raw", "vmdk", "vpc", "vhdx"):
+        raise HarnessError(f"{path}: unsupported disk format {kind!r} (qcow2, raw, vmdk, vhd, vhdx, ova)")
+    if kind == "qcow2":   # a truncated or damaged qcow2 is found by its own check, not by a boot that hangs
+        check = subprocess.run(["qemu-img", "check", "-q", str(src)], capture_output=True, text=True)
+        if check.returncode not in (0, 3):   # 3: leaked clusters only, harmless
+            raise HarnessError(f"{path}: the qcow2 is damaged (qemu-img check exit {check.returncode}): "
+                               f"{_last_line(check.stderr or check.stdout)}")
 
-            def unpack():
-                log.info(f"unpacking {vmdks[0].name} from {src.name} and converting to qcow2")
-                with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-                    ova.extract(vmdks[0], tmp, filter="data")
-                    _run(["qemu-img", "convert", "-O", "qcow2", str(Path(tmp) / vmdks[0].name), str(out)], 1800,
-                         "qemu-img convert (vmdk)")
-            cached_build(f"converted-{out.stem}", out.exists, unpack)
-            return out
-    if fmt.returncode != 0:
-        raise HarnessError(f"{path}: qemu-img cannot read it: {fmt.stderr.strip()}")
-    kind = json.loads(fmt.stdout).get("format")
-    if kind == "qcow2":
-        return src
-    if kind in ("raw", "vmdk", "vpc", "vhdx"):
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no detail"
+
+
+def prepare_disk(path: str, devices: str = "") -> VmImage:
+    """A user's Photon disk as qcow2, and the machine it boots on: an OVA's vmdk converted once, booted
+    on the machine its OVF describes; raw (GCE disk.raw), vmdk, vhd converted once; qcow2 as it is; a disk
+    without a descriptor on the devices every Photon kernel has built in (model/machine.py)."""
+    check_vm_image(path)
+    src = Path(path)
+    if src.suffix == ".ova":
+        ova = inspect_ova(src)
         out = _converted(src)
 
-        def convert():
-            log.info(f"converting {src.name} ({kind}) to qcow2")
-            _run(["qemu-img", "convert", "-f", kind, "-O", "qcow2", str(src), str(out)], 1800, "qemu-img convert")
-        cached_build(f"converted-{out.stem}", out.exists, convert)
-        return out
-    raise HarnessError(f"{path}: unsupported disk format {kind!r} (qcow2, raw, vmdk, ova)")
+        def unpack():
+            log.info(f"unpacking {ova.disk} from {src.name} and converting to qcow2")
+            with tarfile.open(src) as tar, tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+                tar.extract(ova.disk, tmp, filter="data")
+                _run(["qemu-img", "convert", "-O", "qcow2", str(Path(tmp) / ova.disk), str(out)], 1800,
+                     "qemu-img convert (vmdk)")
+        cached_build(f"converted-{out.stem}", out.exists, unpack)
+        return VmImage(out, machine=with_devices(ova.machine, devices) if devices else ova.machine)
+    machine = with_devices(PHOTON_DEFAULT, devices) if devices else PHOTON_DEFAULT
+    kind = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(src)], capture_output=True,
+                                     text=True).stdout).get("format")
+    if kind == "qcow2":
+        return VmImage(src, machine=machine)
+    out = _converted(src)
+
+    def convert():
+        log.info(f"converting {src.name} ({kind}) to qcow2")
+        _run(["qemu-img", "convert", "-f", kind, "-O", "qcow2", str(src), str(out)], 1800, "qemu-img convert")
+    cached_build(f"converted-{out.stem}", out.exists, convert)
+    return VmImage(out, machine=machine)

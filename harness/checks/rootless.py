@@ -95,7 +95,7 @@ class LoginTarget:
     def __init__(self, target, user: str, rc: bool = False, key: str = KEY_PATH):
         self.target, self.user, self.rc, self.key = target, user, rc, key
         self.spec = target.spec
-        self.identity = getattr(target, "identity", None)
+        self.identity = target.identity
 
     def ssh_argv(self, tty: bool = False) -> str:
         return ("ssh " + ("-t " if tty else "") + f"-i {self.key} -o BatchMode=yes -o ConnectTimeout=10 "

@@ -7,6 +7,7 @@ from urllib.parse import urlparse
 
 from harness.core.errors import HarnessError
 from harness.model import documentation
+from harness.model.machine import PHOTON_DEFAULT, with_devices
 
 FLAVORS = ("full", "minimal")
 BASES = ("photon", "standin")    # the recipes the harness builds
@@ -62,6 +63,14 @@ class RunConfig:
     ssh_key: str = ""
     vm_snapshots: bool = True     # VM targets restored from a booted template, else cold boots
     docs_version: str = ""        # --docs-version: the Photon docs that judge every target; "" = each target's own
+    sudo_password_file: str = ""  # --sudo-password-file: the SSH login's sudo password (the path only is kept)
+    vm_devices: str = ""          # --vm-devices: the disk bus and NIC of user disks ("" = their OVF, else AHCI + vmxnet3)
+
+    def sudo_password(self) -> str | None:
+        """The password sudo asks the SSH login for, read when needed (it is never stored or recorded)."""
+        if not self.sudo_password_file:
+            return None
+        return Path(self.sudo_password_file).read_text().rstrip("\n")
 
     @property
     def is_standin(self) -> bool:
@@ -120,7 +129,8 @@ def image_available(client, ref: str) -> tuple[bool, str]:
 def resolve(client, base: str, image: str | None, flavors: str, backends: str,
             inner_images: list[str], target_images: list[str], boot_timeout: float = 120,
             vm_images: list[str] = (), host_url: str = "", ssh_key: str = "",
-            vm_snapshots: str = "on", docs_version: str = "") -> RunConfig:
+            vm_snapshots: str = "on", docs_version: str = "", sudo_password_file: str = "",
+            vm_devices: str = "") -> RunConfig:
     if base not in (*BASES, "auto"):
         raise HarnessError(f"unknown --base {base!r}; choose from {', '.join(BASES)}, auto")
     fl = split_list(flavors, FLAVORS, "flavor")
@@ -135,6 +145,8 @@ def resolve(client, base: str, image: str | None, flavors: str, backends: str,
     if docs_version:
         documentation.check_version(docs_version)
     vms = parse_pairs(list(vm_images), "vm-image", FLAVORS)
+    if vm_devices:
+        with_devices(PHOTON_DEFAULT, vm_devices)   # one line when it names devices the harness does not know
     for flavor, path in vms.items():
         if not Path(path).is_file():
             raise HarnessError(f"--vm-image {flavor}={path}: no such file")
@@ -146,6 +158,14 @@ def resolve(client, base: str, image: str | None, flavors: str, backends: str,
             raise HarnessError("--backend ssh needs exactly one --flavor: the flavour of that host")
     elif host_url:
         raise HarnessError("--host is only used with --backend ssh")
+    if sudo_password_file:
+        if "ssh" not in be or parse_host_url(host_url)[0] == "root":
+            raise HarnessError("--sudo-password-file is for --backend ssh with a --host user that is not root")
+        try:
+            if not Path(sudo_password_file).read_text().strip():
+                raise HarnessError(f"--sudo-password-file {sudo_password_file}: the file is empty")
+        except OSError as e:
+            raise HarnessError(f"--sudo-password-file {sudo_password_file}: {e.strerror}") from None
     # An explicitly named image must exist: never fall back silently.
     for ref in [*inner.values(), *targets.values(), *([image] if image else [])]:
         ok, why = image_available(client, ref)
@@ -173,4 +193,4 @@ def resolve(client, base: str, image: str | None, flavors: str, backends: str,
         if missing:
             raise HarnessError(f"--backend vm on Photon needs --vm-image FLAVOR=PATH for {', '.join(missing)}")
     return RunConfig(resolved, base, reason, photon_image, fl, be, inner, targets, boot_timeout,
-                     vms, host_url, ssh_key, vm_snapshots == "on", docs_version)
+                     vms, host_url, ssh_key, vm_snapshots == "on", docs_version, sudo_password_file, vm_devices)

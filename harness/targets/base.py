@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from harness.core.commands import CommandResult
-from harness.core.errors import CommandTimeout
+from harness.core.errors import CommandTimeout, HarnessError, InfrastructureError
 from harness.core.wait import WaitTimeout, wait_for
+from harness.targets.identity import Identity
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,16 @@ class InteractiveSession(Protocol):
     def close(self, timeout: float = 30) -> int: ...
 
 
+@runtime_checkable
 class Target(Protocol):
     spec: TargetSpec
     name: str
+    identity: Identity | None      # what it is, read from it once booted (identity.py)
+    boot_seconds: float | None     # how long boot (or restore) took
+    procedures: dict               # documented procedures applied to it: name -> Transcript
 
+    # `user`: None or "root" runs as root; another user's commands run in that user's login shell
+    # (`su - USER`), on every backend.
     def run(self, command: str, user: str | None = None, timeout: float = 120,
             env: dict | None = None) -> CommandResult: ...
 
@@ -71,7 +78,76 @@ class Target(Protocol):
     @property
     def host(self): ...  # a testinfra Host bound to this target
 
+    @property
+    def access(self) -> str: ...  # how the harness reaches root on it (for the record)
+
+    def boot_evidence(self) -> str: ...   # how it booted, in words (for the record)
+
+    def journal(self, unit: str | None = None, lines: int = 200) -> str: ...
+
     def close(self) -> None: ...
+
+
+READY_STATES = ("running", "degraded")
+
+
+class TargetBase:
+    """What every backend keeps on its targets, declared once: what the target turned out to be, how
+    long it took to boot, the procedures applied to it, and testinfra's `host` over its own run()."""
+    spec: TargetSpec
+    identity: Identity | None = None
+    boot_seconds: float | None = None
+    boot_kind: str = ""
+    access: str = ""
+    _host = None
+
+    @property
+    def procedures(self) -> dict:
+        return self.__dict__.setdefault("_procedures", {})
+
+    @property
+    def host(self):
+        if self._host is None:
+            from harness.targets.testinfra_backend import host_for   # testinfra loads only when asked for
+            self._host = host_for(self)
+        return self._host
+
+    # -- the one readiness check of every backend ------------------------------------------------
+    def wait_until_booted(self, timeout: float = 120, interval: float = 0.5) -> str:
+        """Bounded wait for systemd to finish starting up (running or degraded); on timeout, one error
+        with what systemd says, its failed units and the backend's own boot log."""
+        def system_state() -> str:
+            self._check_still_booting()
+            try:
+                state = self.run("systemctl is-system-running", timeout=30).stdout.strip()
+            except CommandTimeout:
+                return "(systemctl did not answer)"
+            if "OCI runtime" in state:   # the engine cannot exec at all: waiting will not help
+                raise InfrastructureError(f"cannot run commands in target {self.spec.id}: {state}")
+            return state
+        try:
+            return wait_for(f"target {self.spec.id}: systemd running or degraded", system_state,
+                            lambda s: s in READY_STATES, timeout=timeout, interval=interval)
+        except WaitTimeout as e:
+            try:
+                failed = self.run("systemctl --failed --no-legend --plain", timeout=15).stdout.strip()
+            except HarnessError as why:
+                failed = f"(could not ask: {why})"
+            raise InfrastructureError(
+                f"target {self.spec.id} not booted within {timeout:.0f}s: systemctl is-system-running says "
+                f"{e.last!r}; failed units: {failed or 'none'}; {self._boot_log()}") from None
+
+    def _check_still_booting(self) -> None:
+        """Raise InfrastructureError when the machine is gone (a backend knows how to tell)."""
+
+    def _boot_log(self) -> str:
+        """The backend's last boot output, for an error."""
+        return ""
+
+    def boot_evidence(self) -> str:
+        if self.boot_seconds is None:
+            return "not booted"
+        return f"booted in {self.boot_seconds:.0f} s" + (f", {self.boot_kind}" if self.boot_kind else "")
 
 
 class ExpectBuffer:

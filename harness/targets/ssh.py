@@ -4,19 +4,25 @@ from __future__ import annotations
 from harness.core.errors import InfrastructureError
 from harness.model.config import parse_host_url
 from harness.targets.base import TargetSpec
-from harness.targets.testinfra_backend import host_for
-from harness.targets.ssh_commands import SshCommands
+from harness.targets.ssh_commands import Become, SshCommands
 
 
 class SshTarget(SshCommands):
-    def __init__(self, spec: TargetSpec, url: str, key_file: str | None = None, timeout: float = 30):
+    """Logged in as the URL's user; root's commands go through sudo when that user is not root
+    (Photon's sshd refuses root: PermitRootLogin no, vmware/photon 5.0-GA
+    SPECS/openssh/0001-sshd_config-Avoid-duplicate-entry.patch)."""
+
+    def __init__(self, spec: TargetSpec, url: str, key_file: str | None = None, timeout: float = 30,
+                 sudo_password: str | None = None):
         self.spec = spec
         self.user, self.hostname, self.port = parse_host_url(url)
+        self.login = self.user
+        self.become = Become(self.user, sudo_password) if self.user != "root" else None
         self.key_file, self.timeout = key_file, timeout
         self.name = f"{self.user}@{self.hostname}:{self.port}"
         self.ssh = None
-        self._host = None
         self.boot_seconds = 0.0
+        self.boot_kind = "an existing host: nothing booted"
 
     def boot(self) -> "SshTarget":
         import paramiko
@@ -29,13 +35,12 @@ class SshTarget(SshCommands):
         except (paramiko.SSHException, OSError) as e:
             raise InfrastructureError(f"cannot reach {self.name} over SSH: {e}") from None
         self.ssh = client
+        try:
+            self.check_become(self.hostname)
+        except InfrastructureError:
+            self.close()
+            raise
         return self
-
-    @property
-    def host(self):
-        if self._host is None:
-            self._host = host_for(self)
-        return self._host
 
     def close(self) -> None:
         # The host is the user's: only our connection goes.

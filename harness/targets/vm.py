@@ -37,9 +37,9 @@ from harness.core.labels import selected, session_labels
 from harness.core.paths import CACHE_DIR
 from harness.core.wait import WaitTimeout, wait_for
 from harness.targets.base import TargetSpec
+from harness.model.machine import OVMF_VARS, VIRTIO, Machine, firmware_available, qemu_args
 from harness.targets.qmp import Qmp
 from harness.targets.ssh_commands import SshCommands
-from harness.targets.testinfra_backend import host_for
 from harness.targets.vm_template import TemplateBootFailed, template_for
 
 RUN_DIR = CACHE_DIR / "run"
@@ -119,11 +119,11 @@ class VmTarget(SshCommands):
     """Boots a disk image in QEMU (direct kernel boot for the stand-in) and reaches it over SSH."""
 
     def __init__(self, spec: TargetSpec, session_id: str, disk: Path, kernel: Path | None = None,
-                 initrd: Path | None = None, kernel_args: str = "", memory_mb: int = 1024, cpus: int = 2,
+                 initrd: Path | None = None, kernel_args: str = "", machine: Machine = VIRTIO,
                  boot_timeout: float = 300, snapshots: bool = True):
         self.spec, self.session_id = spec, session_id
         self.disk, self.kernel, self.initrd, self.kernel_args = disk, kernel, initrd, kernel_args
-        self.memory_mb, self.cpus, self.boot_timeout = memory_mb, cpus, boot_timeout
+        self.machine, self.boot_timeout = machine, boot_timeout
         self.snapshots = snapshots
         self.name = f"ph-{session_id}-{spec.id}-{int(time.time() * 1000) % 100000}"
         self.dir = RUN_DIR / session_id / self.name
@@ -131,8 +131,6 @@ class VmTarget(SshCommands):
         self.port = 0
         self.pid: int | None = None
         self.ssh = None
-        self._host = None
-        self.boot_seconds: float | None = None
         self.boot_kind = ""   # cold, or restored from a template (and how long the template took)
         self.template = None  # the VmTemplate it was restored from
         self.accel = ""
@@ -149,14 +147,13 @@ class VmTarget(SshCommands):
 
     def _qemu_argv(self, key_dir: Path) -> list[str]:
         """The machine; a restore must describe the same devices as the boot it restores."""
-        argv = ["qemu-system-x86_64", "-name", self.name, "-m", str(self.memory_mb), "-smp", str(self.cpus),
-                "-cpu", "max", "-accel", self.accel, "-display", "none", "-daemonize",
-                "-pidfile", str(self.dir / "qemu.pid"), "-serial", f"file:{self.console}",
+        # The serial port is kept for the harness's logs only: readiness is SSH and systemd, never the console.
+        argv = ["qemu-system-x86_64", "-name", self.name, "-cpu", "max", "-accel", self.accel, "-display", "none",
+                "-daemonize", "-pidfile", str(self.dir / "qemu.pid"), "-serial", f"file:{self.console}",
                 "-qmp", f"unix:{self.qmp_socket},server=on,wait=off",
-                "-drive", f"file={self.dir / 'overlay.qcow2'},if=virtio,format=qcow2",
-                "-drive", f"file={key_dir / 'seed.iso'},if=virtio,media=cdrom,readonly=on",
+                *qemu_args(self.machine, self.dir / "overlay.qcow2", key_dir / "seed.iso", "n0",
+                           self.dir / "efi-vars.fd"),
                 "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{self.port}-:22",
-                "-device", "virtio-net-pci,netdev=n0",
                 *key_credential((key_dir / "id.pub").read_text())]
         if self.kernel:
             argv += ["-kernel", str(self.kernel), "-append",
@@ -169,8 +166,17 @@ class VmTarget(SshCommands):
     def qmp_socket(self) -> Path:
         return qmp_socket_for(self.name)
 
-    def _prepare(self, backing: Path) -> None:
+    def _prepare(self, backing: Path, efi_vars: Path = OVMF_VARS) -> None:
+        """The VM's run directory: its labels, its overlay over `backing` and, on EFI, its own variable store
+        (a fresh one, or the template's: EFI variables are guest state)."""
+        missing = firmware_available(self.machine)
+        if missing:
+            raise InfrastructureError(f"VM {self.spec.id}: {missing}")
         self.dir.mkdir(parents=True, exist_ok=True)
+        if self.machine.firmware == "efi":
+            if not efi_vars.exists():
+                raise InfrastructureError(f"VM {self.spec.id}: no EFI variable store at {efi_vars}")
+            shutil.copyfile(efi_vars, self.dir / "efi-vars.fd")
         (self.dir / "labels.json").write_text(json.dumps(dict(session_labels(self.session_id), target=self.spec.id)))
         r = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(backing),
                             str(self.dir / "overlay.qcow2")], capture_output=True, text=True)
@@ -214,7 +220,7 @@ class VmTarget(SshCommands):
         try:
             self._start(self._qemu_argv(self.dir))
             self._wait_for_ssh(start, self.boot_timeout)
-            self.wait_until_booted(max(180.0, start + self.boot_timeout - time.monotonic()))
+            self.wait_until_booted(max(180.0, start + self.boot_timeout - time.monotonic()), interval=1)
         except BaseException:
             self.close()
             raise
@@ -226,12 +232,12 @@ class VmTarget(SshCommands):
         """Start from the recipe's template: its saved state on a new overlay over its frozen disk."""
         import paramiko
         template, built = template_for(self, lambda: VmTarget(self.spec, self.session_id, self.disk, self.kernel,
-                                                               self.initrd, self.kernel_args, self.memory_mb,
-                                                               self.cpus, self.boot_timeout, snapshots=False))
+                                                               self.initrd, self.kernel_args, self.machine,
+                                                               self.boot_timeout, snapshots=False))
         restore_start = time.monotonic()
         self.template = template
         self._key = paramiko.Ed25519Key.from_private_key_file(str(template.key_file))
-        self._prepare(template.disk)
+        self._prepare(template.disk, template.dir / "efi-vars.fd")
         self._start(self._qemu_argv(template.dir) + ["-incoming", f"exec:cat {template.state}"])
         qmp = Qmp(self.qmp_socket)
         try:
@@ -242,7 +248,7 @@ class VmTarget(SshCommands):
         self._wait_for_ssh(restore_start, RESTORE_TIMEOUT)
         # The guest's clock is the template's (minutes or days behind): set it from the host.
         self.run(f"date -u -s @{int(time.time())} >/dev/null", timeout=30)
-        self.wait_until_booted(60)
+        self.wait_until_booted(60, interval=1)
         self.boot_seconds = time.monotonic() - start
         meta = template.meta()
         self.boot_kind = (f"restored from template {template.dir.name} in {time.monotonic() - restore_start:.0f} s "
@@ -260,7 +266,10 @@ class VmTarget(SshCommands):
             qmp.close()
         stop_qemu(self.pid, timeout=30)
         self.pid = None
-        for name, to in (("overlay.qcow2", "disk.qcow2"), ("id", "id"), ("id.pub", "id.pub"), ("seed.iso", "seed.iso")):
+        names = [("overlay.qcow2", "disk.qcow2"), ("id", "id"), ("id.pub", "id.pub"), ("seed.iso", "seed.iso")]
+        if self.machine.firmware == "efi":
+            names.append(("efi-vars.fd", "efi-vars.fd"))
+        for name, to in names:
             shutil.move(str(self.dir / name), str(directory / to))
         (directory / "disk.qcow2").chmod(0o444)   # frozen: every restore writes to its own overlay
         return seconds
@@ -317,20 +326,20 @@ class VmTarget(SshCommands):
             raise InfrastructureError(f"VM {self.spec.id}: no SSH within {timeout:.0f}s ({e.last}); "
                                       f"last console lines:\n{self.console_tail()}") from None
 
-    def wait_until_booted(self, timeout: float = 120) -> str:
-        """After SSH answers: bounded wait for systemd to finish starting up."""
-        try:
-            return wait_for(f"VM {self.spec.id}: systemd running or degraded",
-                            lambda: self.run("systemctl is-system-running", timeout=30).stdout.strip(),
-                            lambda state: state in ("running", "degraded"), timeout=timeout)
-        except WaitTimeout as e:
-            raise InfrastructureError(f"VM {self.spec.id}: systemd says {e.last!r} after {timeout:.0f}s") from None
+    def _check_still_booting(self) -> None:
+        if self.pid and not Path(f"/proc/{self.pid}").exists():
+            raise InfrastructureError(f"VM {self.spec.id} (qemu pid {self.pid}) exited while booting; "
+                                      f"last console lines:\n{self.console_tail()}")
 
-    @property
-    def host(self):
-        if self._host is None:
-            self._host = host_for(self)
-        return self._host
+    def _boot_log(self) -> str:
+        return f"last console lines:\n{self.console_tail()}"
+
+    def boot_evidence(self) -> str:
+        text = super().boot_evidence() + f", accel {self.accel.split(',')[0]}, machine: {self.machine.describe()}"
+        try:
+            return text + f", QEMU RSS {self.memory_rss_mb():.0f} MiB"
+        except OSError:   # QEMU already gone: no memory figure
+            return text
 
     def memory_rss_mb(self) -> float:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():

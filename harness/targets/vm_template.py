@@ -77,7 +77,7 @@ def file_id(path: Path | None) -> str:
 
 def template_key(vm) -> str:
     return key(FORMAT, qemu_version(), file_id(vm.disk), file_id(vm.kernel), file_id(vm.initrd), vm.kernel_args,
-               vm.memory_mb, vm.cpus, vm.accel, vm.spec.flavor)
+               *vm.machine.key(), vm.accel, vm.spec.flavor)
 
 
 def template_for(vm, make_source) -> tuple[VmTemplate, bool]:

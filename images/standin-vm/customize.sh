@@ -32,3 +32,11 @@ GRUB
 # cloud-init: only the NoCloud seed, never a network metadata service.
 mkdir -p "$root/etc/cloud/cloud.cfg.d"
 echo "datasource_list: [ NoCloud, None ]" > "$root/etc/cloud/cloud.cfg.d/90-photon-harness.cfg"
+# The OVA's sshd: Photon's installer, given a `public_key` key (config_ova.json has "public_key": ""),
+# appends it to root's authorized_keys and turns `PermitRootLogin no` into `PermitRootLogin yes`
+# (vmware/photon-os-installer v2.3 photon_installer/modules/m_updatesshconfig.py; vmware/photon 5.0-GA
+# support/image-builder/ova/config_ova.json). The VM is reached as root with the seed's key, as that allows
+# (the empty line the installer writes to root's authorized_keys is left out: the systemd-credential path,
+# for images without cloud-init, needs that file absent).
+sed -i 's/^PermitRootLogin no$/PermitRootLogin yes/' "$root/etc/ssh/sshd_config"
+grep -qx 'PermitRootLogin yes' "$root/etc/ssh/sshd_config"

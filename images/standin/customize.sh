@@ -18,3 +18,8 @@ for u in systemd-remount-fs.service getty@tty1.service console-getty.service sys
   ln -sf /dev/null "$root/etc/systemd/system/$u"
 done
 rm -rf "$root/var/lib/apt/lists/"* "$root/var/cache/apt/"*.bin
+# sshd as Photon's openssh package ships it: root may not log in, PAM on (vmware/photon 5.0-GA
+# SPECS/openssh/0001-sshd_config-Avoid-duplicate-entry.patch sets `PermitRootLogin no`, `UsePAM yes`).
+# Debian's file has them commented out or set otherwise; an active line is written in their place.
+sed -i -e 's/^#\?PermitRootLogin .*/PermitRootLogin no/' -e 's/^#\?UsePAM .*/UsePAM yes/' "$root/etc/ssh/sshd_config"
+grep -qx 'PermitRootLogin no' "$root/etc/ssh/sshd_config" && grep -qx 'UsePAM yes' "$root/etc/ssh/sshd_config"

@@ -11,34 +11,16 @@ import re
 
 import pytest
 
+from harness.checks.shell import shell_exchange
 from harness.core.errors import CommandTimeout
 from harness.model.verdicts import ClaimBlocked, expect
+from harness.targets.identity import parse_os_release
 
 DOCUMENTED_AT_BOOT = {
     # flavour: (is-enabled, Active: line, quote)
     "full": ("enabled", "active (running)", "Docker is loaded and running by default on the full version"),
     "minimal": ("disabled", "inactive (dead)", "On the minimal version, it is loaded but not running by default"),
 }
-
-
-def shell_exchange(session, command: str, timeout: float = 60) -> str:
-    """Type `command` into an interactive shell and return what it printed.
-
-    The markers are computed by the shell ($((..))), so the terminal's echo of
-    the typed line can never be mistaken for the answer.
-    """
-    session.send(f"echo __PH_$((1+1))_BEGIN; {command}; echo __PH_$((6*7))_END\r")
-    m = session.expect(r"__PH_2_BEGIN\r?\n(.*?)__PH_42_END", timeout=timeout)
-    return m.group(1).replace("\r\n", "\n")
-
-
-def os_release_fields(text: str) -> dict[str, str]:
-    out = {}
-    for line in text.splitlines():
-        k, sep, v = line.strip().partition("=")
-        if sep:
-            out[k] = v.strip('"')
-    return out
 
 
 @pytest.mark.claim("I1")
@@ -70,7 +52,7 @@ def test_systemctl_status_docker_at_boot(target):
 
 @pytest.mark.claim("D3")
 def test_systemctl_start_docker_starts_it(docker_target):
-    transcript = docker_target.start_docker_transcript
+    transcript = docker_target.procedures["start-docker"]
     before = transcript.outcomes[0].result.stdout.strip()
     expected_before = "active" if docker_target.spec.flavor == "full" else "inactive"
     assert before == expected_before, (
@@ -82,7 +64,7 @@ def test_systemctl_start_docker_starts_it(docker_target):
 
 def require_running_daemon(docker_target, claim: str) -> None:
     """D4-D6 need the daemon `systemctl start docker` (D3) started; without it they are blocked, not failed."""
-    transcript = docker_target.start_docker_transcript
+    transcript = docker_target.procedures["start-docker"]
     after = transcript.outcomes[-1] if len(transcript.outcomes) == len(transcript.procedure.steps) else None
     if after is None or not after.ok:
         raise ClaimBlocked(claim, "`systemctl start docker`", ("D3",),
@@ -102,7 +84,7 @@ def test_docker_run_interactive_ubuntu(docker_target, load_inner_image):
     image = load_inner_image(docker_target, "ubuntu:14.04")
     check_interactive_shell(docker_target, image, "D5")
     if not image.substitute:
-        fields = os_release_fields(image.os_release)
+        fields = parse_os_release(image.os_release)
         assert (fields.get("ID"), fields.get("VERSION_ID")) == ("ubuntu", "14.04"), \
             f"[D5] the image loaded as ubuntu:14.04 is not Ubuntu 14.04: {fields}"
 
@@ -113,7 +95,7 @@ def test_docker_run_interactive_photon(docker_target, load_inner_image):
     image = load_inner_image(docker_target, "photon")
     check_interactive_shell(docker_target, image, "D6")
     if not image.substitute:
-        assert os_release_fields(image.os_release).get("ID") == "photon", \
+        assert parse_os_release(image.os_release).get("ID") == "photon", \
             f"[D6] the image loaded as photon does not run Photon OS:\n{image.os_release}"
 
 
@@ -138,7 +120,7 @@ def check_shell_answers(target, image, claim: str, command: str, session) -> Non
     tty = shell_exchange(session, "[ -t 0 ] && echo TTY=yes")
     assert "TTY=yes" in tty, f"[{claim}] `{command}`: the shell has no terminal:\n{tty}"
     answer = shell_exchange(session, "cat /etc/os-release")
-    assert os_release_fields(answer) == os_release_fields(image.os_release), (
+    assert parse_os_release(answer) == parse_os_release(image.os_release), (
         f"[{claim}] `{command}`: the shell does not run {image.describe()}; it printed:\n{answer}")
     ps = target.run("docker ps --no-trunc --format '{{.Image}} {{.Command}}'")
     assert f'{image.name} "/bin/bash"' in ps.stdout, (

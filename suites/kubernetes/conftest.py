@@ -112,7 +112,7 @@ def k8s_node(node_allowed, target_spec, k8s_target, pause_image):
     tag, archive = pause_image
     node = ks.bring_up_node(t, archive, tag, container=target_spec.backend == "container",
                             booted_at=t.booted_at)
-    node.boot_seconds = getattr(t, "boot_seconds", None)
+    node.boot_seconds = t.boot_seconds
     node.target = t
     return node
 

@@ -11,7 +11,8 @@ import pytest
 
 from fixtures.skips import not_judged
 from harness.checks import rootless as rl
-from suites.containers.test_docker_containers import os_release_fields, shell_exchange
+from harness.checks.shell import shell_exchange
+from harness.targets.identity import parse_os_release
 
 USER = "test_user"  # as procedures.yaml writes it
 PROMPT = rf"{USER}@\S+.*?[$#] "
@@ -162,9 +163,9 @@ def test_install_and_docker_run_as_user(rootless, record_property):
         s.send("docker run -it photon\r")
         s.expect(r"# $", timeout=120)  # the container's root shell prompt
         inner = shell_exchange(s, "cat /etc/os-release; [ -t 0 ] && echo TTY=yes", 120)
-        fields = os_release_fields(inner)
+        fields = parse_os_release(inner)
         tty = fields.pop("TTY", None)
-        assert fields == os_release_fields(rootless.inner.os_release), (
+        assert fields == parse_os_release(rootless.inner.os_release), (
             f"[R7] `docker run -it photon` as {USER} did not give a shell in {rootless.inner.describe()}:\n{inner}")
         assert tty == "yes", f"[R7] the container shell has no terminal:\n{inner}"
         s.send("exit\r")

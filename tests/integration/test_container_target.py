@@ -32,8 +32,10 @@ def test_run_reports_exit_stdout_stderr_duration_and_user(booted):
     r = booted.run("echo out; echo err >&2; id -un; exit 7")
     assert (r.exit_status, r.stdout, r.stderr) == (7, "out\nroot\n", "err\n")
     assert 0 < r.duration < 10
-    booted.run("id -u nobody")
-    assert booted.run("id -un", user="nobody").stdout.strip() == "nobody"
+    # Another user's commands run in that user's login shell (`su -`), as on the SSH backends.
+    assert booted.run("id -u phuser || useradd -m -s /bin/bash phuser").ok
+    r = booted.run("id -un; echo $HOME", user="phuser")
+    assert r.stdout.split() == ["phuser", "/home/phuser"] and r.user == "phuser", r
 
 
 def test_run_times_out_and_kills_the_command(booted):

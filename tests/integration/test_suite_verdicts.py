@@ -68,6 +68,26 @@ def test_bad_options_fail_at_start_with_one_line(args, message):
     assert len(errors) == 1 and message in errors[0], r.stderr
 
 
+@pytest.mark.parametrize("content, message", [
+    (b"not a tar at all\n" * 64, "not a readable OVA (a tar archive)"),
+    (None, "no OVF descriptor (*.ovf) inside the OVA"),
+])
+def test_a_corrupt_ova_stops_the_run_before_anything_boots_in_one_line(tmp_path, content, message):
+    ova = tmp_path / "photon-hw15-5.0-dde71ec57.x86_64.ova"
+    if content is None:   # a tar holding only a disk
+        import tarfile
+        (tmp_path / "disk.vmdk").write_bytes(b"\0" * 4096)
+        with tarfile.open(ova, "w") as tar:
+            tar.add(tmp_path / "disk.vmdk", arcname="disk.vmdk")
+    else:
+        ova.write_bytes(content)
+    r = run_pytest("suites/containers", "--backend", "vm", "--vm-image", f"full={ova}", "--flavor", "full",
+                   "-n", "2", timeout=120)
+    errors = [l for l in r.stderr.splitlines() if l.startswith("ERROR:")]
+    assert r.returncode == 4 and len(errors) == 1 and str(ova) in errors[0] and message in errors[0], r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+
+
 KNOWN_DIFFERENCES = """\
 - claim: D1
   observed: "says 'disabled'"
