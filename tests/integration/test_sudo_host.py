@@ -23,7 +23,7 @@ from harness.targets.base import TargetSpec
 from harness.targets.container import ContainerTarget
 
 REPO = Path(__file__).resolve().parents[2]
-PASSWORD = "Ph-sudo-" + new_session_id()[-6:]
+PASSWORD = "Ph-sudo-selftest-4q7"   # fixed: it is part of test ids, which every xdist worker must agree on
 SUITES = ["suites/containers", "suites/rootless/test_rootless_setup.py"]
 # The project's R6 entry (known-differences.yaml) is scoped to container targets: this SSH host is a container
 # on the same module-less kernel, so both runs here get the same entry for either backend.
@@ -99,11 +99,12 @@ def test_root_login_is_refused_by_the_hosts_sshd(sudo_host):
 
 
 @pytest.mark.parametrize("login, password, message", [
-    ("pwadmin", None, "sudo on {address} asks pwadmin for a password (before it says whether pwadmin may use sudo "
-                      "at all): give it with --sudo-password-file FILE"),
-    ("pwadmin", "wrong", "sudo on {address} refused the password in --sudo-password-file for pwadmin"),
-    ("nosudo", PASSWORD, "nosudo may not use sudo on {address}"),
-    ("root", None, "cannot reach root@{address}:22 over SSH"),
+    pytest.param("pwadmin", None, "sudo on {address} asks pwadmin for a password (before it says whether pwadmin may use sudo "
+                      "at all): give it with --sudo-password-file FILE", id="sudo-asks-a-password"),
+    pytest.param("pwadmin", "wrong", "sudo on {address} refused the password in --sudo-password-file for pwadmin",
+                 id="wrong-password"),
+    pytest.param("nosudo", PASSWORD, "nosudo may not use sudo on {address}", id="no-sudo-rights"),
+    pytest.param("root", None, "cannot reach root@{address}:22 over SSH", id="root-refused"),
 ])
 def test_a_login_that_cannot_reach_root_stops_the_run_at_start_in_one_line(sudo_host, tmp_path, login, password,
                                                                           message):
