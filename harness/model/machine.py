@@ -86,12 +86,13 @@ def qemu_args(machine: Machine, disk: Path, cdrom: Path, netdev: str, efi_vars: 
         argv += ["-device", "ahci,id=sata0"]
     if machine.disk_bus in ("pvscsi", "lsisas"):
         argv += ["-device", f"{'pvscsi' if machine.disk_bus == 'pvscsi' else 'mptsas1068'},id=scsi0"]
+    # bootindex 1 on virtio: QEMU's -kernel option ROM holds bootindex 0 (the stand-in's direct-kernel VM).
     argv += ["-device", {"ahci": "ide-hd,drive=disk0,bus=sata0.0",
                          "pvscsi": "scsi-hd,drive=disk0,bus=scsi0.0",
                          "lsisas": "scsi-hd,drive=disk0,bus=scsi0.0",
                          "nvme": "nvme,drive=disk0,serial=photon-harness0",
                          "ide": "ide-hd,drive=disk0,bus=ide.0",
-                         "virtio": "virtio-blk-pci,drive=disk0,bootindex=0"}[machine.disk_bus]]
+                         "virtio": "virtio-blk-pci,drive=disk0,bootindex=1"}[machine.disk_bus]]
     argv += ["-device", {"ahci": "ide-cd,drive=cd0,bus=sata0.1",
                          "ide": "ide-cd,drive=cd0,bus=ide.1",
                          "virtio": "virtio-blk-pci,drive=cd0"}[machine.cdrom_bus]]
