@@ -148,7 +148,19 @@ def write_env_vars(target, path: str, values: dict[str, str]) -> None:
 
 
 def process_cmdline(target, pid: int) -> str:
-    return target.run(f"tr '\\0' ' ' < /proc/{pid}/cmdline").stdout.strip() if pid else ""
+    """The process's command line; a read that comes back empty while it runs is asked again (bounded):
+    one empty answer under load once failed K3 with the process listening as configured."""
+    if not pid:
+        return ""
+
+    def read():
+        r = target.run(f"tr '\\0' ' ' < /proc/{pid}/cmdline")
+        return r.stdout.strip() or f"(empty: exit {r.exit_status}, {r.stderr.strip()[-200:] or 'no error output'})"
+    try:
+        return wait_for(f"the command line of PID {pid}", read, lambda c: not c.startswith("(empty"),
+                        timeout=10, interval=1)
+    except WaitTimeout as e:
+        return e.last
 
 
 def listening_pids(target, port: int) -> str:

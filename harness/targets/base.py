@@ -119,11 +119,14 @@ class TargetBase:
         def system_state() -> str:
             self._check_still_booting()
             try:
-                state = self.run("systemctl is-system-running", timeout=30).stdout.strip()
+                r = self.run("systemctl is-system-running", timeout=30)
             except CommandTimeout:
                 return "(systemctl did not answer)"
-            if "OCI runtime" in state:   # the engine cannot exec at all: waiting will not help
-                raise InfrastructureError(f"cannot run commands in target {self.spec.id}: {state}")
+            state, said = r.stdout.strip(), r.stderr.strip()
+            if "OCI runtime" in state + said:   # the engine cannot exec at all: waiting will not help
+                raise InfrastructureError(f"cannot run commands in target {self.spec.id}: {state or said}")
+            if not state and said:   # the login itself refused the command (say, an expired password)
+                return f"(no answer; the target said: {said.splitlines()[-1][:200]})"
             return state
         try:
             return wait_for(f"target {self.spec.id}: systemd running or degraded", system_state,
