@@ -154,13 +154,12 @@ def process_cmdline(target, pid: int) -> str:
         return ""
 
     def read():
-        r = target.run(f"tr '\\0' ' ' < /proc/{pid}/cmdline")
-        return r.stdout.strip() or f"(empty: exit {r.exit_status}, {r.stderr.strip()[-200:] or 'no error output'})"
+        return target.run(f"tr '\\0' ' ' < /proc/{pid}/cmdline")
     try:
-        return wait_for(f"the command line of PID {pid}", read, lambda c: not c.startswith("(empty"),
-                        timeout=10, interval=1)
+        return wait_for(f"the command line of PID {pid}", read, lambda r: r.stdout.strip(),
+                        timeout=10, interval=1).stdout.strip()
     except WaitTimeout as e:
-        return e.last
+        return f"(empty: exit {e.last.exit_status}, {e.last.stderr.strip()[-200:] or 'no error output'})"
 
 
 def listening_pids(target, port: int) -> str:
